@@ -58,9 +58,15 @@ class DistillLoss(nn.Module):
     ``"hidden"``, ``"attentions"``, ``"labels"``. ``"teacher"`` in needs means the teacher
     must run (its outputs are cached). ``same_tokenizer`` means the loss compares tokens one to one
     and is refused when teacher and student tokenizers differ.
+
+    The class attribute ``needs`` is the widest set a loss may read; an instance may narrow it to
+    what its parameters actually use (e.g. no ``"labels"`` when ``alpha == 0``), so read
+    ``loss.needs`` on the built instance. Losses with learnable parts (projections) create them
+    in ``setup``; their parameters must join the optimizer and move to the device with the model.
     """
 
     name: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one line for listings (CLI, app)
     needs: ClassVar[frozenset[str]] = frozenset()
     same_tokenizer: ClassVar[bool] = False
 

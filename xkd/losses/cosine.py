@@ -1,0 +1,66 @@
+"""``cosine``: align sentence-embedding directions.
+
+Source: the cosine embedding loss of DistilBERT (Sanh et al. 2019, "DistilBERT, a distilled
+version of BERT"), applied here to pooled sentence embeddings.
+
+Formula::
+
+    L = 1/B * sum_b ( 1 - cos(W s_b, t_b) )
+
+Inputs: ``student_pooled`` s ``[B, Hs]``, ``teacher_pooled`` t ``[B, Ht]``. ``W`` is a learned
+``Linear(Hs, Ht, bias=False)`` built only when Hs != Ht (identity otherwise). Works for any
+text pairing (the student may read a translation), since only sentence vectors are compared.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ._common import check_bool, make_projection, project, require
+from .base import DistillLoss, KDInputs, ModelDims
+
+
+def cosine_distance(
+    student_pooled: torch.Tensor, teacher_pooled: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``mean_b(1 - cos(W s_b, t_b))``; ``weight`` W is ``[Ht, Hs]`` or None (identity)."""
+    s = project(student_pooled.float(), weight)
+    return (1.0 - F.cosine_similarity(s, teacher_pooled.float(), dim=-1)).mean()
+
+
+class CosineLoss(DistillLoss):
+    """``1 - cos(W student_pooled, teacher_pooled)``, mean over the batch.
+
+    Args:
+        projection: learn ``W`` when student and teacher widths differ (default true);
+            false requires equal widths.
+    """
+
+    name: ClassVar[str] = "cosine"
+    description: ClassVar[str] = "1 - cosine(student, teacher) sentence embeddings"
+    needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
+
+    def __init__(self, projection: bool = True) -> None:
+        super().__init__()
+        self.projection = check_bool(self.name, "projection", projection)
+        self._ready = False
+
+    def setup(self, student: ModelDims, teacher: ModelDims) -> None:
+        self.proj = make_projection(
+            self.name,
+            student.hidden_size,
+            teacher.hidden_size,
+            enabled=self.projection,
+            always=False,
+        )
+        self._ready = True
+
+    def forward(self, inputs: KDInputs) -> torch.Tensor:
+        if not self._ready:
+            raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
+        s = require(inputs.student_pooled, self.name, "student_pooled")
+        t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
+        return cosine_distance(s, t, None if self.proj is None else self.proj.weight)

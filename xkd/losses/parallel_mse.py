@@ -1,0 +1,83 @@
+"""``parallel_mse``: multilingual sentence embeddings by distillation on parallel data.
+
+Source: Reimers & Gurevych (2020), "Making Monolingual Sentence Embeddings Multilingual using
+Knowledge Distillation" (EMNLP). For a translation pair (src, tgt) the student must put both
+sentences where the teacher puts the source::
+
+    L = MSE(S(src), T(src)) + MSE(S(tgt), T(src))           (:func:`parallel_mse`)
+
+MSE is the mean over all entries (``torch.nn.MSELoss``, as in sentence-transformers).
+
+Training layout: the trainer turns each parallel pair into two rows, (student reads src,
+teacher reads src) and (student reads tgt, teacher reads src), so ``forward`` is simply::
+
+    forward = MSE(W student_pooled, teacher_pooled)         over the B = 2N rows
+
+which equals ``parallel_mse(...) / 2`` for a batch holding both rows of N pairs (the mean runs
+over 2N rows instead of summing two N-row means). Monolingual rows (student and teacher read
+the same text) contribute the first term only.
+
+Inputs: ``student_pooled`` ``[B, Hs]``, ``teacher_pooled`` ``[B, Ht]``. ``W`` is a learned
+``Linear(Hs, Ht, bias=False)`` built only when Hs != Ht (identity otherwise). Note: with a
+projection the student's *own* embedding space is only aligned with the teacher's through W.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ._common import check_bool, make_projection, project, require
+from .base import DistillLoss, KDInputs, ModelDims
+
+
+def parallel_mse(
+    student_src: torch.Tensor, student_tgt: torch.Tensor, teacher_src: torch.Tensor
+) -> torch.Tensor:
+    """``MSE(student_src, teacher_src) + MSE(student_tgt, teacher_src)``; all ``[N, H]``."""
+    t = teacher_src.float()
+    return F.mse_loss(student_src.float(), t) + F.mse_loss(student_tgt.float(), t)
+
+
+def embedding_mse(
+    student_pooled: torch.Tensor, teacher_pooled: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``MSE(W s, t)`` over all rows and entries; ``weight`` W is ``[Ht, Hs]`` or None."""
+    return F.mse_loss(project(student_pooled.float(), weight), teacher_pooled.float())
+
+
+class ParallelMSELoss(DistillLoss):
+    """Reimers & Gurevych (2020) multilingual distillation: ``MSE(W S(x), T(src))`` per row.
+
+    Args:
+        projection: learn ``W`` when student and teacher widths differ (default true);
+            false requires equal widths.
+    """
+
+    name: ClassVar[str] = "parallel_mse"
+    description: ClassVar[str] = "MSE of student(src|tgt) to teacher(src) embeddings (Reimers 2020)"
+    needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
+
+    def __init__(self, projection: bool = True) -> None:
+        super().__init__()
+        self.projection = check_bool(self.name, "projection", projection)
+        self._ready = False
+
+    def setup(self, student: ModelDims, teacher: ModelDims) -> None:
+        self.proj = make_projection(
+            self.name,
+            student.hidden_size,
+            teacher.hidden_size,
+            enabled=self.projection,
+            always=False,
+        )
+        self._ready = True
+
+    def forward(self, inputs: KDInputs) -> torch.Tensor:
+        if not self._ready:
+            raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
+        s = require(inputs.student_pooled, self.name, "student_pooled")
+        t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
+        return embedding_mse(s, t, None if self.proj is None else self.proj.weight)
