@@ -1,0 +1,198 @@
+"""Folders of per-language files.
+
+Two layouts, recognised per language folder (``<language>`` becomes the ``language`` value):
+
+- SIB-200: ``<language>/{train,dev,test}.tsv`` with the header ``index_id<TAB>category<TAB>text``
+  (``index_id`` -> ``pair_id``, ``category`` -> ``label``). TSVs that use the schema names
+  (``text``, ``label``, ``pair_id``) work too, and the ``columns`` option applies. An optional
+  ``<language>/labels.txt`` (one label per line) adds labels that have no rows.
+- Text and labels: ``<language>/<split>_text.txt`` with one text per line, matched line by line
+  with ``<split>_labels.txt`` (optional: without it the rows are unlabelled; an empty line means
+  an unlabelled row) and ``<split>_ids.txt`` (optional pair ids, one per line).
+
+``<split>`` is ``train``, ``dev`` or ``test`` (``validation``/``valid`` are read as ``dev``).
+Folders whose names start with ``.`` or ``_`` are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from xkd.data import files
+from xkd.data.schema import SPLIT_ALIASES, Problem
+from xkd.errors import DataError
+
+SIB200_DEFAULTS = {"pair_id": "index_id", "label": "category"}
+TEXT_SUFFIX, LABELS_SUFFIX, IDS_SUFFIX = "_text.txt", "_labels.txt", "_ids.txt"
+
+LAYOUT_HELP = (
+    "a folder of language folders: <language>/{train,dev,test}.tsv (SIB-200: header "
+    "index_id<TAB>category<TAB>text), or <language>/<split>_text.txt with <split>_labels.txt"
+)
+
+
+def _split_of(stem: str) -> str | None:
+    return SPLIT_ALIASES.get(stem.lower())
+
+
+def language_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _tsv_files(folder: Path) -> list[tuple[str, Path]]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() == ".tsv":
+            split = _split_of(p.stem)
+            if split:
+                out.append((split, p))
+    return out
+
+
+def _text_files(folder: Path) -> list[tuple[str, Path]]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name.lower().endswith(TEXT_SUFFIX):
+            split = _split_of(p.name[: -len(TEXT_SUFFIX)])
+            if split:
+                out.append((split, p))
+    return out
+
+
+def detect_layout(root: str | os.PathLike) -> str | None:
+    """``'sib200'``, ``'text-labels'`` or ``None`` (the first language folder decides)."""
+    root = Path(root)
+    for folder in language_folders(root):
+        if _tsv_files(folder):
+            return "sib200"
+        if _text_files(folder):
+            return "text-labels"
+    return None
+
+
+def _lines(path: Path, kind: str) -> list[str]:
+    text = files.read_text(path, kind)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _read_text_labels(folder: Path, split: str, text_path: Path) -> pd.DataFrame:
+    prefix = text_path.name[: -len(TEXT_SUFFIX)]
+    texts = _lines(text_path, "text")
+    n = len(texts)
+    data: dict[str, list] = {"text": texts}
+    for key, suffix in (("label", LABELS_SUFFIX), ("pair_id", IDS_SUFFIX)):
+        other = folder / f"{prefix}{suffix}"
+        if not other.exists():
+            continue
+        values = _lines(other, "labels" if key == "label" else "ids")
+        if len(values) != n:
+            raise DataError(
+                f"has {len(values)} lines but {text_path} has {n}; the files are matched line "
+                "by line, so they need the same number of lines.",
+                file=str(other),
+            )
+        data[key] = values
+    data["language"] = [folder.name] * n
+    data["split"] = [split] * n
+    data["_file"] = [str(text_path)] * n
+    data["_row"] = list(range(1, n + 1))
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items()})
+
+
+def read_folder(
+    root: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    languages: Sequence[str] | None = None,
+    problems: list[Problem] | None = None,
+) -> tuple[pd.DataFrame, set[str], str]:
+    """Read a folder into ``(raw_frame, extra_labels, layout)``.
+
+    With a ``problems`` list, a file that cannot be read is recorded there and skipped (what
+    ``check_data`` does); without one its ``DataError`` is raised.
+    """
+    root = Path(root)
+    folders = language_folders(root)
+    if languages is not None:
+        names = {f.name for f in folders}
+        unknown = [lang for lang in languages if lang not in names]
+        if unknown:
+            raise DataError(
+                f"has no language folder {', '.join(map(repr, unknown))}; "
+                f"language folders: {', '.join(sorted(names)) or 'none'}",
+                file=str(root),
+                field="language",
+            )
+        folders = [f for f in folders if f.name in set(languages)]
+
+    frames: list[pd.DataFrame] = []
+    extra_labels: set[str] = set()
+    layouts: set[str] = set()
+    for folder in folders:
+        tsvs, texts = _tsv_files(folder), _text_files(folder)
+        if not tsvs and not texts:
+            err = DataError(
+                "has no data files: expected train.tsv/dev.tsv/test.tsv or "
+                "<split>_text.txt (+ <split>_labels.txt) in each language folder.",
+                file=str(folder),
+            )
+            if problems is None:
+                raise err
+            problems.append(Problem(err.detail, file=err.file))
+            continue
+        for split, path in tsvs:
+            layouts.add("sib200")
+            try:
+                raw = files.read_delimited(
+                    path,
+                    "\t",
+                    columns,
+                    defaults=SIB200_DEFAULTS,
+                    required=("text",),
+                )
+            except DataError as err:
+                if problems is None:
+                    raise
+                problems.append(Problem(err.detail, file=err.file, row=err.row, field=err.field))
+                continue
+            raw["language"] = folder.name
+            raw["split"] = split
+            frames.append(raw)
+        for split, path in texts:
+            layouts.add("text-labels")
+            try:
+                frames.append(_read_text_labels(folder, split, path))
+            except DataError as err:
+                if problems is None:
+                    raise
+                problems.append(Problem(err.detail, file=err.file, row=err.row, field=err.field))
+        labels_txt = folder / "labels.txt"
+        if labels_txt.is_file():
+            try:
+                extra_labels.update(x.strip() for x in _lines(labels_txt, "labels") if x.strip())
+            except DataError as err:
+                if problems is None:
+                    raise
+                problems.append(Problem(err.detail, file=err.file, row=err.row))
+
+    if not layouts and (problems is None or not problems):
+        top = sorted(p.name for p in root.iterdir() if p.is_file())
+        hint = ""
+        if any(files.file_format(name) for name in top):
+            hint = (
+                " Files found at the top level: put each language's files in a folder named "
+                "after the language, or load a single file that has a language column."
+            )
+        raise DataError(
+            f"is not a data folder: expected {LAYOUT_HELP}.{hint}",
+            file=str(root),
+        )
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    layout = "+".join(sorted(layouts)) or "unknown"
+    return frame, extra_labels, layout
