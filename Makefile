@@ -1,0 +1,60 @@
+# xkd developer tasks. `make help` lists them.
+# Everything runs inside .venv (created on first use). torch is installed FIRST and pinned to
+# 2.13.0 (see DEVELOPERS.md), so pip never resolves torch>=2.4 to a CUDA build.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.xkd-installed
+BROWSER_STAMP := $(VENV)/.xkd-browser
+PORT   ?= 8501
+
+.DEFAULT_GOAL := help
+.PHONY: help install browser app demo test fast check format bench bench-quick clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[app,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install xkd with app and dev extras (torch first)
+
+$(BROWSER_STAMP):
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	mkdir -p $(VENV) && touch $(BROWSER_STAMP)
+
+browser: $(BROWSER_STAMP)  ## install Debian's Chromium for the browser tests
+
+app: install  ## run the app on the built-in offline demo (http://localhost:$(PORT))
+	$(VENV)/bin/xkd app --demo --port $(PORT)
+
+demo: install  ## train the offline demo from the command line
+	$(VENV)/bin/xkd train --preset demo
+
+test: install browser  ## run every test: unit, slow and browser (the CI command)
+	$(PY) -m pytest -q -m "" --timeout=1200
+
+fast: install  ## quick tests only (no slow, no browser)
+	$(PY) -m pytest -q -m "not slow and not browser" -x
+
+check: install  ## lint and format check (ruff)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install  ## run every benchmark (prints name=value lines, writes benchmarks/results/)
+	$(PY) -m benchmarks
+
+bench-quick: install  ## short smoke version of the benchmarks
+	$(PY) -m benchmarks --quick
+
+clean:  ## remove caches (keeps runs/ and .venv)
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info

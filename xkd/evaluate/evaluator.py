@@ -1,0 +1,206 @@
+"""Evaluate a run: per-language accuracy, agreement, calibration, alignment, size and speed.
+
+Teacher outputs come from the run's :class:`~xkd.train.cache.TeacherCache` (the teacher's encoder
+never runs twice on a text); the student and the baseline are run here once per eval text.
+Returns the ``eval.json`` dictionary plus the frames behind ``embeddings.parquet`` and
+``predictions.parquet``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xkd.evaluate import metrics as M
+
+
+@dataclass
+class EvalResult:
+    summary: dict
+    embeddings: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def _student_outputs(
+    model, texts: list[str], max_length: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, pooled) of ``model`` on ``texts`` in length-sorted batches, original order kept."""
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    logits = [None] * len(texts)
+    pooled = [None] * len(texts)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = model.tokenize([texts[i] for i in idx], max_length=max_length)
+            out = model(**{k: v.to(device) for k, v in enc.items()})
+            lg = out.logits.float().cpu().numpy()
+            pl = out.pooled.float().cpu().numpy()
+            for r, i in enumerate(idx):
+                logits[i] = lg[r]
+                pooled[i] = pl[r]
+    return np.stack(logits), np.stack(pooled)
+
+
+def throughput(
+    model, texts: list[str], max_length: int, batch_size: int = 64, repeats: int = 1
+) -> float:
+    """Inference sentences per second of ``model.encode`` on the CPU thread budget in use."""
+    texts = texts[: max(batch_size * 4, 1)]
+    if not texts:
+        return float("nan")
+    _student_outputs(model, texts[:batch_size], max_length, batch_size)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        _student_outputs(model, texts, max_length, batch_size)
+    return len(texts) * repeats / (time.perf_counter() - start)
+
+
+def _model_scores(logits: np.ndarray, y: np.ndarray, n_labels: int) -> dict:
+    pred = logits.argmax(axis=1)
+    probs = M.softmax(logits)
+    return {
+        "accuracy": M.accuracy(y, pred),
+        "macro_f1": M.macro_f1(y, pred, labels=list(range(n_labels))),
+        "ece": M.expected_calibration_error(probs, y),
+    }
+
+
+def evaluate(
+    *,
+    frame: pd.DataFrame,
+    labels: list[str],
+    source_language: str,
+    target_languages: list[str],
+    teacher,
+    cache,
+    student,
+    baseline=None,
+    max_length: int = 64,
+    split: str = "test",
+    sizes: dict | None = None,
+    measure_speed: bool = True,
+) -> EvalResult:
+    """Evaluate teacher, student (and baseline) on ``split`` rows of every language."""
+    languages = [source_language] + [t for t in target_languages if t != source_language]
+    rows = frame[(frame["split"] == split) & frame["language"].isin(languages)].reset_index(
+        drop=True
+    )
+    rows = rows[rows["label"].notna() | rows["pair_id"].notna()].reset_index(drop=True)
+    texts = rows["text"].tolist()
+    cache.ensure(texts)
+    ids = cache.ids(texts)
+    t_logits = cache.logits[ids].numpy() if cache.logits is not None else None
+    t_pooled = cache.pooled[ids].numpy()
+    models = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
+    outs = {name: _student_outputs(m, texts, max_length) for name, m in models.items()}
+    index = {name: i for i, name in enumerate(labels)}
+    y_all = np.array([index.get(x, -1) if isinstance(x, str) else -1 for x in rows["label"]])
+
+    per_lang: dict = {}
+    for lang in languages:
+        mask = (rows["language"] == lang).to_numpy() & (y_all >= 0)
+        if not mask.any():
+            continue
+        y = y_all[mask]
+        entry: dict = {"n": int(mask.sum()), "prior": M.majority_prior(y)}
+        if t_logits is not None:
+            entry["teacher"] = _model_scores(t_logits[mask], y, len(labels))
+        for name, (lg, _) in outs.items():
+            entry[name] = _model_scores(lg[mask], y, len(labels))
+        if t_logits is not None:
+            entry["agreement"] = M.agreement(t_logits[mask], outs["student"][0][mask])
+            entry["kl"] = M.mean_kl(t_logits[mask], outs["student"][0][mask])
+        per_lang[lang] = entry
+
+    retrieval, pair_cos = _alignment(
+        rows, source_language, languages[1:], t_pooled, {n: o[1] for n, o in outs.items()}
+    )
+    summary = {
+        "split": split,
+        "source_language": source_language,
+        "target_languages": languages[1:],
+        "labels": labels,
+        "languages": per_lang,
+        "retrieval": retrieval,
+        "pair_cosine": pair_cos,
+        "agreement": {k: v["agreement"] for k, v in per_lang.items() if "agreement" in v},
+        "kl": {k: v["kl"] for k, v in per_lang.items() if "kl" in v},
+        "summary": headline(per_lang, source_language),
+        "sizes": sizes or {},
+    }
+    if measure_speed:
+        sample = texts[:256]
+        speed = {
+            "teacher": throughput(teacher, sample, max_length),
+            "student": throughput(student, sample, max_length),
+        }
+        speed["student_vs_teacher"] = speed["student"] / speed["teacher"]
+        summary["throughput"] = speed
+
+    emb_frames = [_embedding_frame(rows, "teacher", t_pooled)]
+    emb_frames += [_embedding_frame(rows, name, o[1]) for name, o in outs.items()]
+    preds = rows[["text", "label", "language", "split", "pair_id"]].copy()
+    if t_logits is not None:
+        preds["teacher_logits"] = list(t_logits.astype(np.float32))
+    for name, (lg, _) in outs.items():
+        preds[f"{name}_logits"] = list(lg.astype(np.float32))
+    return EvalResult(summary, pd.concat(emb_frames, ignore_index=True), preds)
+
+
+def _embedding_frame(rows: pd.DataFrame, model: str, vectors: np.ndarray) -> pd.DataFrame:
+    out = rows[["text", "language", "label", "pair_id"]].copy()
+    out["model"] = model
+    out["vector"] = list(vectors.astype(np.float32))
+    return out
+
+
+def _alignment(rows, source, targets, t_pooled, pooled_by_model) -> tuple[dict, dict]:
+    retrieval: dict = {}
+    pair_cos: dict = {}
+    src = rows[(rows["language"] == source) & rows["pair_id"].notna()].drop_duplicates("pair_id")
+    src_pos = dict(zip(src["pair_id"], src.index))
+    models = {"teacher": t_pooled} | pooled_by_model
+    for lang in targets:
+        tgt = rows[(rows["language"] == lang) & rows["pair_id"].isin(src_pos)].drop_duplicates(
+            "pair_id"
+        )
+        if len(tgt) < 2:
+            continue
+        s_idx = np.array([src_pos[p] for p in tgt["pair_id"]])
+        t_idx = tgt.index.to_numpy()
+        retrieval[lang] = {"n_pairs": len(tgt)}
+        pair_cos[lang] = {}
+        for name, emb in models.items():
+            retrieval[lang][name] = M.retrieval_at_1(emb[s_idx], emb[t_idx])
+            pair_cos[lang][name] = M.pair_cosine(emb[s_idx], emb[t_idx])
+    return retrieval, pair_cos
+
+
+def headline(per_lang: dict, source: str) -> dict:
+    """Mean target accuracy per model, KD gain over the baseline, and share of teacher kept."""
+    targets = [lang for lang in per_lang if lang != source]
+    out: dict = {}
+    for model in ("teacher", "student", "baseline"):
+        vals = [per_lang[lang][model]["accuracy"] for lang in targets if model in per_lang[lang]]
+        if vals:
+            out[f"{model}_target_accuracy"] = float(np.mean(vals))
+    if "student_target_accuracy" in out and "baseline_target_accuracy" in out:
+        out["kd_gain"] = out["student_target_accuracy"] - out["baseline_target_accuracy"]
+    src = per_lang.get(source, {})
+    if "teacher" in src and "student" in src and src["teacher"]["accuracy"] > 0:
+        out["source_kept"] = src["student"]["accuracy"] / src["teacher"]["accuracy"]
+    beats = [
+        per_lang[lang]["student"]["accuracy"] > per_lang[lang]["prior"]
+        for lang in targets
+        if "student" in per_lang[lang]
+    ]
+    if beats:
+        out["targets_above_prior"] = int(sum(beats))
+        out["n_targets"] = len(beats)
+    return out

@@ -1,0 +1,76 @@
+"""Named recipes. Each preset is a partial config dict merged over the defaults.
+
+- ``demo``: offline cross-lingual KD on the built-in chatterbot data. The MiniLM teacher gets a
+  head fitted on English labels (frozen encoder); a 3-layer student copied from it learns from
+  parallel pairs (MSE on sentence embeddings, Reimers & Gurevych 2020) plus KL to the teacher's
+  logits on the English side. No target-language label is used.
+- ``compress``: same-language KD (a smaller student of the teacher, source language only).
+- ``soft-labels``: the teacher labels unlabelled target-language text; the student learns from
+  those soft labels plus hard source labels. Meant for a multilingual teacher (an HF id such as
+  ``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``); offline it runs with ``minilm``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xkd.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": {
+        "name": "demo",
+        "teacher": "minilm",
+        "student": "from-teacher:3",
+        "data": {"path": "demo", "source_language": "en", "parallel": True, "max_length": 64},
+        "distill": {
+            "temperature": 3.0,
+            "alpha": 0.0,
+            "losses": [
+                {"name": "parallel_mse", "weight": 10.0},
+                {"name": "kl", "weight": 1.0},
+            ],
+        },
+        "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4, "warmup_ratio": 0.1},
+    },
+    "compress": {
+        "name": "compress",
+        "teacher": "minilm",
+        "student": "from-teacher:2",
+        "data": {
+            "path": "demo",
+            "source_language": "en",
+            "parallel": False,
+            "target_languages": [],
+        },
+        "distill": {
+            "temperature": 2.0,
+            "alpha": 0.5,
+            "losses": [
+                {"name": "kl", "weight": 1.0},
+                {"name": "hidden_mse", "weight": 1.0, "params": {"features": "both"}},
+            ],
+        },
+        "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4},
+    },
+    "soft-labels": {
+        "name": "soft-labels",
+        "teacher": "minilm",
+        "student": "from-teacher:3",
+        "data": {
+            "path": "demo",
+            "source_language": "en",
+            "parallel": False,
+            "unlabeled_targets": True,
+        },
+        "distill": {"temperature": 2.0, "alpha": 0.5, "losses": [{"name": "kl", "weight": 1.0}]},
+        "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4},
+    },
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'; available: {', '.join(PRESETS)}")
+    import copy
+
+    return copy.deepcopy(PRESETS[name])

@@ -1,0 +1,210 @@
+"""Teacher outputs, computed once per text and cached.
+
+The teacher's encoder runs once on each distinct text a run needs (training texts, eval texts);
+its pooled embedding, the hidden states and attentions the chosen losses read, are kept in
+memory and can be saved under the run folder (safetensors). Logits are computed from the cached
+pooled vector by the teacher's head, so training a teacher head on a frozen encoder never runs
+the encoder again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class TeacherCache:
+    """Cache of teacher encoder outputs keyed by text.
+
+    ``hidden_layers`` / ``attention_layers`` name the layers token-level losses read; only those
+    are stored (fp16). ``encoded_texts`` counts how many texts the encoder has seen (tests use it
+    to prove the teacher never runs twice on a text).
+    """
+
+    def __init__(
+        self,
+        teacher,
+        *,
+        max_length: int = 64,
+        batch_size: int = 64,
+        hidden_layers: Iterable[int] = (),
+        attention_layers: Iterable[int] = (),
+    ) -> None:
+        self.teacher = teacher
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.hidden_layers = sorted(set(hidden_layers))
+        self.attention_layers = sorted(set(attention_layers))
+        self.index: dict[str, int] = {}
+        self._pooled: list[torch.Tensor] = []
+        self._hidden: dict[int, list[torch.Tensor]] = {i: [] for i in self.hidden_layers}
+        self._attn: dict[int, list[torch.Tensor]] = {i: [] for i in self.attention_layers}
+        self._pooled_matrix: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None
+        self.encoded_texts = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.index
+
+    # -- filling -------------------------------------------------------------------------------
+    def ensure(self, texts: Iterable[str], progress=None) -> None:
+        """Encode every text not cached yet (distinct texts, length-sorted batches)."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self.index))
+        if not todo:
+            return
+        model = self.teacher
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
+        need_h = bool(self.hidden_layers)
+        need_a = bool(self.attention_layers)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = [todo[i] for i in order[start : start + self.batch_size]]
+                enc = model.tokenize(chunk, max_length=self.max_length)
+                enc = {k: v.to(device) for k, v in enc.items()}
+                out = model(**enc, output_hidden_states=need_h, output_attentions=need_a)
+                lengths = enc["attention_mask"].sum(dim=1).tolist()
+                for row, text in enumerate(chunk):
+                    self.index[text] = len(self._pooled)
+                    self._pooled.append(out.pooled[row].float().cpu())
+                    n = int(lengths[row])
+                    for layer in self.hidden_layers:
+                        self._hidden[layer].append(out.hidden_states[layer][row, :n].half().cpu())
+                    for layer in self.attention_layers:
+                        att = out.attentions[layer - 1][row, :, :n, :n]
+                        self._attn[layer].append(att.half().cpu())
+                self.encoded_texts += len(chunk)
+                if progress is not None:
+                    progress(min(start + self.batch_size, len(order)), len(order))
+        model.train(was_training)
+        self._pooled_matrix = None
+        self._logits = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def ids(self, texts: Sequence[str]) -> list[int]:
+        return [self.index[t] for t in texts]
+
+    @property
+    def pooled(self) -> torch.Tensor:
+        if self._pooled_matrix is None or len(self._pooled_matrix) != len(self._pooled):
+            self._pooled_matrix = torch.stack(self._pooled) if self._pooled else torch.empty(0)
+        return self._pooled_matrix
+
+    @property
+    def logits(self) -> torch.Tensor | None:
+        """Teacher logits for every cached text (head applied to the cached pooled vectors)."""
+        head = getattr(self.teacher, "head", None)
+        if head is None:
+            return None
+        if self._logits is None or len(self._logits) != len(self._pooled):
+            with torch.inference_mode():
+                weight = head.weight.detach().float().cpu()
+                bias = head.bias.detach().float().cpu() if head.bias is not None else 0.0
+                self._logits = self.pooled @ weight.T + bias
+        return self._logits
+
+    def refresh_logits(self) -> None:
+        """Forget derived logits (call after the teacher's head changed)."""
+        self._logits = None
+
+    def batch(self, ids: Sequence[int], device: torch.device | str = "cpu") -> dict:
+        """Teacher outputs for cache rows ``ids``: pooled, logits, padded hidden/attentions + mask."""
+        idx = torch.as_tensor(list(ids), dtype=torch.long)
+        out: dict = {"pooled": self.pooled[idx].to(device)}
+        logits = self.logits
+        out["logits"] = logits[idx].to(device) if logits is not None else None
+        out["hidden"] = {}
+        out["attentions"] = {}
+        if self.hidden_layers or self.attention_layers:
+            lengths = [self._length(i) for i in ids]
+            width = max(lengths)
+            mask = torch.zeros(len(ids), width, dtype=torch.long)
+            for r, n in enumerate(lengths):
+                mask[r, :n] = 1
+            out["mask"] = mask.to(device)
+            for layer in self.hidden_layers:
+                seqs = [self._hidden[layer][i].float() for i in ids]
+                out["hidden"][layer] = pad_sequence(seqs, batch_first=True).to(device)
+            for layer in self.attention_layers:
+                mats = [self._attn[layer][i].float() for i in ids]
+                heads = mats[0].shape[0]
+                padded = torch.zeros(len(ids), heads, width, width)
+                for r, m in enumerate(mats):
+                    padded[r, :, : m.shape[1], : m.shape[2]] = m
+                out["attentions"][layer] = padded.to(device)
+        return out
+
+    def _length(self, i: int) -> int:
+        if self.hidden_layers:
+            return self._hidden[self.hidden_layers[0]][i].shape[0]
+        return self._attn[self.attention_layers[0]][i].shape[-1]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Save pooled vectors (and token features) with safetensors, keyed by text hashes."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {"pooled": self.pooled.contiguous()}
+        for layer, seqs in self._hidden.items():
+            tensors[f"hidden.{layer}"] = torch.cat(seqs) if seqs else torch.empty(0)
+            tensors[f"hidden.{layer}.lengths"] = torch.tensor([s.shape[0] for s in seqs])
+        texts = sorted(self.index, key=self.index.get)
+        meta = {"keys": "\n".join(text_key(t) for t in texts), "max_length": str(self.max_length)}
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        tmp.replace(path)
+
+    def load(self, path: str | Path, texts: Sequence[str]) -> int:
+        """Fill the cache from ``save`` output for those of ``texts`` found there; returns count.
+
+        Attention maps are not persisted; a cache with attention layers reloads nothing.
+        """
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.exists() or self.attention_layers:
+            return 0
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("max_length") != str(self.max_length):
+                return 0
+            keys = {k: i for i, k in enumerate(meta.get("keys", "").split("\n")) if k}
+            pooled = f.get_tensor("pooled")
+            hidden = {}
+            for layer in self.hidden_layers:
+                name = f"hidden.{layer}"
+                if name not in f.keys():
+                    return 0
+                flat = f.get_tensor(name)
+                lengths = f.get_tensor(name + ".lengths").tolist()
+                hidden[layer] = list(torch.split(flat, lengths))
+        found = 0
+        for text in dict.fromkeys(texts):
+            if text in self.index:
+                continue
+            row = keys.get(text_key(text))
+            if row is None:
+                continue
+            self.index[text] = len(self._pooled)
+            self._pooled.append(pooled[row])
+            for layer in self.hidden_layers:
+                self._hidden[layer].append(hidden[layer][row])
+            found += 1
+        self._pooled_matrix = None
+        self._logits = None
+        return found

@@ -1,0 +1,126 @@
+"""Turn a dataset into training examples ``(student_text, teacher_text, label)``.
+
+One shape covers every recipe:
+
+- source-language rows: the student and the teacher read the same text; the hard label is kept;
+- parallel pairs (``data.parallel``): the student reads the translation, the teacher the source
+  sentence (Reimers & Gurevych 2020); no target-language label is used;
+- unlabelled target text (``data.unlabeled_targets``): the teacher labels the student's own text
+  (soft labels only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from xkd.config import DataConfig
+from xkd.errors import DataError
+
+NO_LABEL = -100
+
+
+@dataclass
+class Examples:
+    student_texts: list[str]
+    teacher_texts: list[str]
+    labels: list[int]  # NO_LABEL where the row has no hard label
+    languages: list[str]
+
+    def __len__(self) -> int:
+        return len(self.student_texts)
+
+    @property
+    def same_text(self) -> list[bool]:
+        return [s == t for s, t in zip(self.student_texts, self.teacher_texts)]
+
+    def extend(self, other: Examples) -> None:
+        self.student_texts += other.student_texts
+        self.teacher_texts += other.teacher_texts
+        self.labels += other.labels
+        self.languages += other.languages
+
+
+def _cap(frame: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
+    if cap is None or len(frame) <= cap:
+        return frame
+    return frame.sample(n=cap, random_state=seed).sort_index()
+
+
+def label_index(labels: list[str]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(labels)}
+
+
+def source_examples(
+    frame: pd.DataFrame, cfg: DataConfig, labels: list[str], seed: int = 0
+) -> Examples:
+    """Labelled source-language training rows (the no-KD baseline trains on these alone)."""
+    index = label_index(labels)
+    rows = frame[(frame["language"] == cfg.source_language) & (frame["split"] == "train")]
+    rows = _cap(rows, cfg.max_train_per_language, seed)
+    rows = rows[rows["label"].notna()]
+    if rows.empty:
+        raise DataError(
+            f"no labelled training rows in the source language '{cfg.source_language}'",
+            field="data.source_language",
+        )
+    texts = rows["text"].tolist()
+    return Examples(
+        texts, list(texts), [index[x] for x in rows["label"]], [cfg.source_language] * len(texts)
+    )
+
+
+def parallel_examples(
+    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], seed: int = 0
+) -> Examples:
+    """(translation -> source) rows for every target language, joined on ``pair_id``."""
+    train = frame[(frame["split"] == "train") & frame["pair_id"].notna()]
+    src = train[train["language"] == cfg.source_language].drop_duplicates("pair_id")
+    src = src.set_index("pair_id")["text"]
+    out = Examples([], [], [], [])
+    for lang in targets:
+        tgt = train[train["language"] == lang]
+        tgt = tgt[tgt["pair_id"].isin(src.index)]
+        tgt = _cap(tgt, cfg.max_train_per_language, seed)
+        out.extend(
+            Examples(
+                tgt["text"].tolist(),
+                src.loc[tgt["pair_id"]].tolist(),
+                [NO_LABEL] * len(tgt),
+                [lang] * len(tgt),
+            )
+        )
+    return out
+
+
+def unlabeled_examples(
+    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], seed: int = 0
+) -> Examples:
+    """Target-language training texts read by both models; the teacher's output is the only label."""
+    out = Examples([], [], [], [])
+    for lang in targets:
+        rows = frame[(frame["language"] == lang) & (frame["split"] == "train")]
+        rows = _cap(rows, cfg.max_train_per_language, seed)
+        texts = rows["text"].tolist()
+        out.extend(Examples(texts, list(texts), [NO_LABEL] * len(texts), [lang] * len(texts)))
+    return out
+
+
+def kd_examples(
+    frame: pd.DataFrame, cfg: DataConfig, labels: list[str], targets: list[str], seed: int = 0
+) -> Examples:
+    """All KD training rows of a recipe: source rows + parallel pairs + unlabelled targets."""
+    out = source_examples(frame, cfg, labels, seed)
+    if cfg.parallel and targets:
+        pairs = parallel_examples(frame, cfg, targets, seed)
+        if len(pairs) == 0:
+            raise DataError(
+                "data.parallel is true but no target-language training row shares a pair_id with "
+                f"the source language '{cfg.source_language}'; set data.parallel=false or add pair ids",
+                field="pair_id",
+            )
+        out.extend(pairs)
+    if cfg.unlabeled_targets and targets:
+        out.extend(unlabeled_examples(frame, cfg, targets, seed))
+    return out

@@ -1,0 +1,366 @@
+"""The training loop, built from small functions (Accelerate: CPU, one GPU, or many).
+
+``train_model`` optimises a :class:`KDObjective` (a student plus its loss modules) over
+pre-tokenised examples. Teacher outputs come from a :class:`~xkd.train.cache.TeacherCache`; the
+teacher itself never runs here. Progress goes to callbacks; checkpoints make a run resumable
+exactly (weights, optimizer, scheduler, RNG, data position).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xkd.config import TrainConfig
+from xkd.losses import DistillLoss, KDInputs
+from xkd.train.callbacks import Callback, CallbackList
+from xkd.train.examples import Examples
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class TokenizedExamples:
+    input_ids: list[list[int]]
+    labels: list[int]
+    teacher_ids: list[int]  # rows of the teacher cache (-1 when no teacher is used)
+    same_text: list[bool]
+    pad_id: int
+
+
+def tokenize_examples(
+    examples: Examples, tokenizer, max_length: int, teacher_ids: list[int] | None
+) -> TokenizedExamples:
+    enc = tokenizer(examples.student_texts, truncation=True, max_length=max_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return TokenizedExamples(
+        input_ids=list(enc["input_ids"]),
+        labels=list(examples.labels),
+        teacher_ids=list(teacher_ids) if teacher_ids is not None else [-1] * len(examples),
+        same_text=examples.same_text,
+        pad_id=pad,
+    )
+
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Shuffled batches grouped by length (less padding), deterministic in (seed, epoch).
+
+    Indices are shuffled, cut into chunks of 50 batches, sorted by length inside each chunk, cut
+    into batches, and the batch order is shuffled again.
+    """
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(data: TokenizedExamples, idx: list[int]) -> dict[str, torch.Tensor]:
+    width = max(len(data.input_ids[i]) for i in idx)
+    ids = torch.full((len(idx), width), data.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for r, i in enumerate(idx):
+        seq = data.input_ids[i]
+        ids[r, : len(seq)] = torch.as_tensor(seq)
+        mask[r, : len(seq)] = 1
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "labels": torch.as_tensor([data.labels[i] for i in idx], dtype=torch.long),
+        "teacher_ids": torch.as_tensor([data.teacher_ids[i] for i in idx], dtype=torch.long),
+        "same_text": torch.as_tensor([data.same_text[i] for i in idx], dtype=torch.bool),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Objective
+
+
+class KDObjective(nn.Module):
+    """A student and its weighted loss terms; ``forward(batch) -> (total, {term: value})``.
+
+    Keeping the losses' learnable parts (projections) inside one module lets Accelerate wrap the
+    whole objective for distributed training.
+    """
+
+    def __init__(
+        self, student: nn.Module, losses: dict[str, tuple[float, DistillLoss]], cache=None
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.losses = nn.ModuleDict({name: loss for name, (_, loss) in losses.items()})
+        self.weights = {name: w for name, (w, _) in losses.items()}
+        self.cache = cache
+        self.student_layers = sorted(
+            {i for loss in self.losses.values() for i in loss.student_layers()}
+        )
+        self.want_hidden = any("hidden" in loss.needs for loss in self.losses.values()) or bool(
+            self.student_layers
+        )
+        self.want_attn = any("attentions" in loss.needs for loss in self.losses.values())
+
+    def forward(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.student(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=self.want_hidden,
+            output_attentions=self.want_attn,
+        )
+        inputs = KDInputs(
+            student_logits=out.logits,
+            student_pooled=out.pooled,
+            student_mask=batch["attention_mask"],
+            labels=batch["labels"],
+            same_text=batch["same_text"],
+        )
+        if out.hidden_states is not None:
+            inputs.student_hidden = {i: out.hidden_states[i] for i in range(len(out.hidden_states))}
+        if out.attentions is not None:
+            inputs.student_attentions = {i + 1: a for i, a in enumerate(out.attentions)}
+        if self.cache is not None:
+            t = self.cache.batch(batch["teacher_ids"].tolist(), device=out.pooled.device)
+            inputs.teacher_pooled = t["pooled"]
+            inputs.teacher_logits = t["logits"]
+            inputs.teacher_hidden = t["hidden"]
+            inputs.teacher_attentions = t["attentions"]
+            inputs.teacher_mask = t.get("mask")
+        terms = {name: loss(inputs) for name, loss in self.losses.items()}
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        return total, terms
+
+
+# ---------------------------------------------------------------------------------------------
+# Loop
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    total_steps: int = 0
+    stopped: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    mp = cfg.mixed_precision
+    if mp == "auto":
+        if cpu:
+            mp = "no"
+        else:
+            mp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return Accelerator(cpu=cpu, mixed_precision=mp)
+
+
+def linear_schedule(optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def total_steps_for(n: int, cfg: TrainConfig) -> int:
+    total = math.ceil(steps_per_epoch(n, cfg.batch_size) * cfg.epochs)
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": _np_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _np_state() -> tuple:
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    path: Path, objective: nn.Module, optimizer, scheduler, state: TrainState
+) -> None:
+    """Write a resumable checkpoint atomically (folder written aside, then renamed)."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in objective.state_dict().items()}
+    save_file(_untie(weights), str(tmp / "objective.safetensors"))
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+        },
+        tmp / "trainer.pt",
+    )
+    meta = {k: getattr(state, k) for k in ("step", "epoch", "batch_in_epoch", "total_steps")}
+    (tmp / "state.json").write_text(json.dumps(meta))
+    if path.exists():
+        old = path.with_name(path.name + ".old")
+        path.replace(old)
+        tmp.replace(path)
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.replace(path)
+
+
+def _untie(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    seen: dict[int, str] = {}
+    out = {}
+    for k, v in weights.items():
+        ptr = v.data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen[ptr] = k
+    return out
+
+
+def load_checkpoint(path: Path, objective: nn.Module, optimizer, scheduler) -> TrainState:
+    from safetensors.torch import load_file
+
+    objective.load_state_dict(load_file(str(path / "objective.safetensors")))
+    blob = torch.load(path / "trainer.pt", weights_only=True)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    _set_rng_state(blob["rng"])
+    meta = json.loads((path / "state.json").read_text())
+    return TrainState(**meta)
+
+
+def train_model(
+    objective: KDObjective,
+    data: TokenizedExamples,
+    cfg: TrainConfig,
+    *,
+    phase: str = "student",
+    callbacks: Callback | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    eval_fn=None,
+) -> TrainState:
+    """Optimise ``objective`` on ``data``; returns the final :class:`TrainState`.
+
+    With ``checkpoint_dir``, a checkpoint is written every ``cfg.checkpoint_every`` steps (or at
+    each epoch end) and when a stop is requested; with ``resume`` the loop continues from it.
+    """
+    cb = callbacks or CallbackList()
+    accelerator = make_accelerator(cfg)
+    torch.manual_seed(cfg.seed)
+    params = [p for p in objective.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = steps_per_epoch(len(data.input_ids), cfg.batch_size)
+    total = total_steps_for(len(data.input_ids), cfg)
+    scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
+    state = TrainState(total_steps=total)
+    ckpt = checkpoint_dir / phase if checkpoint_dir is not None else None
+    if resume and ckpt is not None and (ckpt / "state.json").exists():
+        state = load_checkpoint(ckpt, objective, optimizer, scheduler)
+        state.total_steps = total
+    model, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
+    lengths = [len(x) for x in data.input_ids]
+    cb.on_phase(phase, total)
+    model.train()
+    running: dict[str, float] = {}
+    n_running = 0
+    while state.step < total:
+        batches = epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
+        for b_idx in range(state.batch_in_epoch, len(batches)):
+            if state.step >= total:
+                break
+            batch = {k: v.to(accelerator.device) for k, v in collate(data, batches[b_idx]).items()}
+            with accelerator.autocast():
+                loss, terms = model(batch)
+            accelerator.backward(loss)
+            if cfg.grad_clip:
+                accelerator.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.batch_in_epoch = b_idx + 1
+            running["loss"] = running.get("loss", 0.0) + float(loss.detach())
+            for name, value in terms.items():
+                running[name] = running.get(name, 0.0) + float(value.detach())
+            n_running += 1
+            logs: dict[str, Any] = {}
+            if state.step % max(1, cfg.log_every) == 0 or state.step == total:
+                logs = {k: v / n_running for k, v in running.items()}
+                record = {
+                    "phase": phase,
+                    "step": state.step,
+                    "epoch": round(state.epoch + state.batch_in_epoch / len(batches), 4),
+                    **{k: round(v, 6) for k, v in logs.items()},
+                    "lr": scheduler.get_last_lr()[0],
+                }
+                state.history.append(record)
+                cb.on_log(phase, record)
+                running, n_running = {}, 0
+            if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+                model.eval()
+                record = {"phase": phase, "step": state.step, **eval_fn()}
+                model.train()
+                cb.on_log(phase, record)
+            cb.on_step(phase, state.step, total, logs)
+            at_epoch_end = state.batch_in_epoch == len(batches)
+            periodic = cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
+            stop = cb.should_stop()
+            if ckpt is not None and (
+                stop or periodic or (at_epoch_end and not cfg.checkpoint_every)
+            ):
+                _advance_if_epoch_end(state, len(batches))
+                save_checkpoint(ckpt, accelerator.unwrap_model(model), optimizer, scheduler, state)
+                cb.on_checkpoint(phase, state.step, str(ckpt))
+            if stop:
+                state.stopped = True
+                model.eval()
+                return state
+        if state.batch_in_epoch >= len(batches):
+            _advance_if_epoch_end(state, len(batches))
+    model.eval()
+    return state
+
+
+def _advance_if_epoch_end(state: TrainState, n_batches: int) -> None:
+    if state.batch_in_epoch >= n_batches:
+        state.epoch += 1
+        state.batch_in_epoch = 0
