@@ -288,7 +288,6 @@ def train_model(
     torch.manual_seed(cfg.seed)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = steps_per_epoch(len(data.input_ids), cfg.batch_size)
     total = total_steps_for(len(data.input_ids), cfg)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     state = TrainState(total_steps=total)

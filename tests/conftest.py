@@ -1,0 +1,110 @@
+"""Shared fixtures: a tiny parallel labelled dataset and a tiny teacher saved to disk.
+
+Models are random ``BertConfig`` transformers (hidden 32, 1-2 layers) with a tokenizer trained in
+the test, so a training step takes milliseconds and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pandas as pd
+import pytest
+
+# Tests never reach the Hub, and must not wait for it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOPICS = {
+    "food": (
+        ["bread", "cheese", "apple", "soup", "rice"],
+        ["pane", "formaggio", "mela", "zuppa", "riso"],
+    ),
+    "sport": (
+        ["football", "tennis", "race", "goal", "team"],
+        ["calcio", "tennis", "corsa", "gol", "squadra"],
+    ),
+    "money": (
+        ["bank", "coin", "price", "loan", "cash"],
+        ["banca", "moneta", "prezzo", "prestito", "contanti"],
+    ),
+}
+
+
+def make_parallel_frame(n_per_label: int = 12, seed: int = 0) -> pd.DataFrame:
+    """English + 'it' rows sharing pair ids; labels carried by topic words."""
+    rng = random.Random(seed)
+    rows = []
+    for label, (en_words, it_words) in TOPICS.items():
+        for i in range(n_per_label):
+            k = rng.randrange(len(en_words))
+            j = rng.randrange(len(en_words))
+            pair = f"{label}-{i}"
+            split = "train" if i < n_per_label * 2 // 3 else "test"
+            rows.append(
+                {
+                    "text": f"i like {en_words[k]} and {en_words[j]} {i}",
+                    "label": label,
+                    "language": "en",
+                    "split": split,
+                    "pair_id": pair,
+                }
+            )
+            rows.append(
+                {
+                    "text": f"mi piace {it_words[k]} e {it_words[j]} {i}",
+                    "label": label,
+                    "language": "it",
+                    "split": split,
+                    "pair_id": pair,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    make_parallel_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory):
+    """A tiny random teacher without a classification head (xkd fits one), saved to disk."""
+    from xkd.models.testing import tiny_model
+
+    frame = make_parallel_frame()
+    model = tiny_model(
+        labels=None,
+        texts=frame["text"].tolist(),
+        layers=2,
+        hidden=32,
+        heads=2,
+        vocab_size=100,
+        seed=0,
+    )
+    path = tmp_path_factory.mktemp("models") / "teacher"
+    model.save_pretrained(path)
+    return path
+
+
+def tiny_overrides(teacher_dir, data_path, **extra) -> list[str]:
+    """``--set`` arguments for a seconds-long run on tiny models."""
+    sets = {
+        "teacher": str(teacher_dir),
+        "student": "from-teacher:1",
+        "data.path": str(data_path),
+        "data.source_language": "en",
+        "data.max_length": 16,
+        "train.epochs": 2,
+        "train.batch_size": 8,
+        "train.lr": 1e-3,
+        "train.log_every": 1,
+        "train.device": "cpu",
+        "model.teacher_epochs": 5,
+    }
+    sets.update(extra)
+    return [f"{k}={v}" for k, v in sets.items()]
