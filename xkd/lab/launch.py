@@ -356,6 +356,19 @@ def train_command(config_path: Path, run_dir: Path, runs_dir: Path) -> list[str]
     ]
 
 
+def _child_env() -> dict[str, str]:
+    """The app's environment, with this ``xkd`` importable even when it is not installed."""
+    import xkd
+
+    env = dict(os.environ)
+    root = str(Path(xkd.__file__).resolve().parent.parent)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([root, *parts])
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
 @dataclass
 class Launched:
     run_id: str
@@ -382,6 +395,7 @@ def launch(cfg, runs_dir: str | os.PathLike) -> Launched:
         path,
         runs_dir=base,
         command=train_command(folder.config_path, path, base),
+        env=_child_env(),
     )
     return Launched(run_id, path, pid)
 

@@ -306,9 +306,9 @@ def feature_mse(
 
     from xkd.losses.hidden_mse import mean_pool_mse
 
-    hs = torch.tensor([[student_vector]], dtype=torch.float64, requires_grad=True)  # [1, 1, Hs]
-    ht = torch.tensor([[teacher_vector]], dtype=torch.float64)
-    w = torch.tensor(weight, dtype=torch.float64) if weight is not None else None
+    hs = torch.tensor([[student_vector]], dtype=torch.float32, requires_grad=True)  # [1, 1, Hs]
+    ht = torch.tensor([[teacher_vector]], dtype=torch.float32)
+    w = torch.tensor(weight, dtype=torch.float32) if weight is not None else None
     if w is None and hs.shape[-1] != ht.shape[-1]:
         raise ValueError("without W the student and teacher vectors need the same length")
     if w is not None and tuple(w.shape) != (ht.shape[-1], hs.shape[-1]):
@@ -316,7 +316,7 @@ def feature_mse(
             f"W must be {ht.shape[-1]}×{hs.shape[-1]} (teacher width × student width), "
             f"got {tuple(w.shape)}"
         )
-    ones = torch.ones(1, 1, dtype=torch.float64)
+    ones = torch.ones(1, 1, dtype=torch.float32)
     out = mean_pool_mse(hs, ht, ones, ones, w)
     (grad,) = torch.autograd.grad(out, hs)
     return float(out.detach()), [float(g) for g in grad[0, 0]]

@@ -291,10 +291,13 @@ def confidence_frame(predictions, labels, temperature=1.0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def reliability_frame(predictions, labels, *, n_bins: int = 10, languages=None) -> pd.DataFrame:
+def reliability_frame(
+    predictions, labels, *, n_bins: int = 10, languages=None, temperature: float = 1.0
+) -> pd.DataFrame:
     """Reliability diagram data per model: ``model, bin, confidence, accuracy, count``.
 
-    Only labelled rows count; bins as in :func:`xkd.evaluate.metrics.reliability_curve`.
+    Probabilities are ``softmax(logits / T)``; only labelled rows count; bins as in
+    :func:`xkd.evaluate.metrics.reliability_curve`.
     """
     cols = ["model", "bin", "confidence", "accuracy", "count"]
     if predictions is None or predictions.empty:
@@ -312,7 +315,7 @@ def reliability_frame(predictions, labels, *, n_bins: int = 10, languages=None) 
         col = f"{model}_logits"
         if col not in preds:
             continue
-        probs = M.softmax(_logit_matrix(preds[col])[keep])
+        probs = M.softmax(_logit_matrix(preds[col])[keep], temperature)
         curve = M.reliability_curve(probs, y[keep], n_bins=n_bins)
         curve.insert(0, "model", model)
         frames.append(curve)

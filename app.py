@@ -1,0 +1,106 @@
+"""xkd lab: the Streamlit app (`xkd app`, or `streamlit run app.py`).
+
+This file is the router and the shared frame: it declares the pages with ``st.navigation``
+and draws the sidebar (device, runs folder, current run). The current run id lives in
+``st.session_state["run_id"]`` (default: the newest run). Every page reads its data from the
+run folders, so a refresh or a page switch never loses a run.
+
+Environment: ``XKD_RUNS_DIR`` (default ``runs/``); ``XKD_APP_DEMO=1`` launches the demo run once
+when no run exists yet (``xkd app --demo``), so a first visit shows a run training live.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from xkd.errors import XKDError
+from xkd.lab import launch as lab_launch
+from xkd.lab import rundata
+
+st.set_page_config(page_title="xkd lab", page_icon=":material/school:", layout="wide")
+
+PAGES = {
+    "": [
+        st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
+    ],
+    "Train": [
+        st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/list:"),
+    ],
+    "Inspect a run": [
+        st.Page("pages/accuracy.py", title="Accuracy", icon=":material/leaderboard:"),
+        st.Page("pages/alignment.py", title="Alignment", icon=":material/scatter_plot:"),
+        st.Page("pages/distributions.py", title="Distributions", icon=":material/bar_chart:"),
+    ],
+    "Learn": [
+        st.Page("pages/loss_lab.py", title="Loss lab", icon=":material/function:"),
+    ],
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _device() -> str:
+    return rundata.device_label()
+
+
+def _start_demo_once(base) -> None:
+    """``xkd app --demo``: launch the demo preset when the runs folder is empty (once)."""
+    if st.session_state.get("_demo_checked"):
+        return
+    st.session_state["_demo_checked"] = True
+    try:
+        launched = lab_launch.maybe_launch_demo(base)
+    except XKDError as exc:
+        st.sidebar.error(f"Could not start the demo run: {exc}")
+        return
+    if launched is not None:
+        st.session_state["run_id"] = launched.run_id
+        st.toast(f"Started the demo run {launched.run_id}; watch it in the Lab.")
+
+
+def _on_run_pick() -> None:
+    st.session_state["run_id"] = st.session_state.get("sidebar_run")
+
+
+def sidebar() -> None:
+    base = rundata.runs_dir()
+    _start_demo_once(base)
+    runs = rundata.all_runs(base)
+    current = rundata.pick_run(runs, st.session_state.get("run_id"))
+    st.session_state["run_id"] = current
+    with st.sidebar:
+        st.caption(f"Device: **{_device()}**")
+        st.caption(f"Runs folder: `{base}`")
+        if not runs:
+            st.info("No runs yet: start one in the Lab.")
+            return
+        ids = [r.run_id for r in runs]
+        labels = {r.run_id: rundata.run_label(r) for r in runs}
+        if st.session_state.get("sidebar_run") != current:
+            st.session_state["sidebar_run"] = current
+        st.selectbox(
+            "Current run",
+            ids,
+            key="sidebar_run",
+            format_func=lambda rid: labels.get(rid, rid),
+            on_change=_on_run_pick,
+            help="The run the Accuracy, Alignment and Distributions pages show "
+            "(newest by default).",
+        )
+        info = next(r for r in runs if r.run_id == current)
+        if info.is_active:
+            total = info.total_steps or 0
+            step = f" · step {info.step}/{total}" if total else ""
+            st.caption(f":orange[●] {info.state} · {info.phase or ''}{step}")
+        elif info.state == "finished" and info.student_target_accuracy is not None:
+            st.caption(
+                f":green[●] finished · student target accuracy "
+                f"{100 * info.student_target_accuracy:.1f}%"
+            )
+        elif info.state:
+            st.caption(f"{info.state}" + (f": {info.error}" if info.error else ""))
+
+
+page = st.navigation(PAGES, position="sidebar", expanded=True)
+sidebar()
+page.run()

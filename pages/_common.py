@@ -1,0 +1,129 @@
+"""Streamlit glue shared by the pages: cached readers, the current run, empty states.
+
+Computation lives in :mod:`xkd.lab`; this module only adds Streamlit caching and the messages
+every page shows the same way. Cache keys include file modification times, so a run that
+finishes (or a re-evaluated one) is read again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from xkd.lab import rundata
+
+PAGE_FILES = {
+    "home": "pages/home.py",
+    "lab": "pages/lab.py",
+    "alignment": "pages/alignment.py",
+    "distributions": "pages/distributions.py",
+    "accuracy": "pages/accuracy.py",
+    "runs": "pages/runs.py",
+    "loss_lab": "pages/loss_lab.py",
+}
+
+
+def runs_dir() -> Path:
+    return rundata.runs_dir()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _predictions(path: str, mtime: float):
+    return rundata.read_predictions(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _embeddings(path: str, mtime: float):
+    return rundata.read_embeddings(path)
+
+
+def predictions(run: rundata.RunData):
+    """``predictions.parquet`` of a run (cached until the file changes), or None."""
+    return _predictions(str(run.path), _mtime(run.folder.predictions_path))
+
+
+def embeddings(run: rundata.RunData):
+    """``embeddings.parquet`` of a run (cached until the file changes), or None."""
+    return _embeddings(str(run.path), _mtime(run.folder.embeddings_path))
+
+
+def runs():
+    """Every run in the runs folder, newest first (read fresh on each rerun)."""
+    return rundata.all_runs(runs_dir())
+
+
+def current_run_id() -> str | None:
+    return st.session_state.get("run_id")
+
+
+def set_current_run(run_id: str | None) -> None:
+    """Make ``run_id`` the current run (the sidebar picks it up on the next rerun)."""
+    st.session_state["run_id"] = run_id
+
+
+def no_runs_message(what: str) -> None:
+    """The empty state: nothing to show yet, with a link to the Lab."""
+    with st.container(border=True):
+        st.markdown(f"**No runs yet.** {what}")
+        st.caption(
+            f"Runs are read from `{runs_dir()}` (set `XKD_RUNS_DIR` to use another folder). "
+            "Start one in the Lab, or from a terminal: `xkd train --preset demo`."
+        )
+        st.page_link(PAGE_FILES["lab"], label="Open the Lab", icon=":material/science:")
+
+
+def current_run(what: str) -> rundata.RunData | None:
+    """The current run's data, or ``None`` after showing the empty state."""
+    run_id = current_run_id()
+    if not run_id:
+        no_runs_message(what)
+        return None
+    path = runs_dir() / run_id
+    if not path.is_dir():
+        st.warning(f"Run {run_id} no longer exists; pick another run in the sidebar.")
+        return None
+    return rundata.load_run(path)
+
+
+def results_missing(run: rundata.RunData, what: str) -> None:
+    """Explain why a run has no results yet (still going, failed, stopped)."""
+    state = run.state or "unknown"
+    if run.active:
+        prog = rundata.progress(run.status, baseline=bool(run.config.get("baseline", True)))
+        st.info(
+            f"Run **{run.run_id}** is still {state} ({prog.text}). {what} appear when it "
+            "finishes evaluating; the Lab shows it training live."
+        )
+        st.progress(prog.fraction)
+        st.page_link(PAGE_FILES["lab"], label="Watch it in the Lab", icon=":material/monitoring:")
+    elif state in ("failed", "interrupted"):
+        st.error(
+            f"Run **{run.run_id}** {state}: {run.status.get('error') or 'see its logs'}. "
+            f"{what} exist only for finished runs."
+        )
+    elif state == "stopped":
+        st.warning(
+            f"Run **{run.run_id}** was stopped before evaluation, so it has no {what.lower()}. "
+            "Resume it with `xkd train --resume " + run.run_id + "`."
+        )
+    else:
+        st.info(f"Run **{run.run_id}** has no {what.lower()} yet.")
+
+
+def fmt_pct(value) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if v != v:  # nan
+        return "—"
+    return f"{100 * v:.1f}%"

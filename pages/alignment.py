@@ -1,0 +1,199 @@
+"""Alignment: do translations land together? A joint 2-D map of teacher and student embeddings."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages import _common as C
+from xkd.errors import XKDError
+from xkd.lab import views
+
+SYMBOLS = {"teacher": "circle", "student": "diamond", "baseline": "x"}
+PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
+
+st.title("Alignment")
+st.caption(
+    "Sentence embeddings of the test texts, teacher and student projected together to 2-D. "
+    "After cross-lingual distillation a sentence and its translations should sit close in the "
+    "student's space. Select points with the box or lasso tool to list them and their nearest "
+    "neighbours in the original space."
+)
+
+run = C.current_run("The embedding map appears here once a run has finished.")
+if run is None:
+    st.stop()
+emb = C.embeddings(run)
+if emb is None or emb.empty:
+    C.results_missing(run, "Embeddings")
+    st.stop()
+
+models_available = [m for m in views.MODELS if m in set(emb["model"])]
+languages = sorted(emb["language"].unique())
+c = st.columns([1.3, 1.3, 1.2, 1.2, 2])
+c[0].toggle(
+    "PCA instead of UMAP",
+    key="align_pca",
+    help="PCA is linear and instant; UMAP keeps neighbourhoods (cached per run)",
+)
+c[1].toggle(
+    "Mean-centre each language",
+    key="align_center",
+    help="subtract each language's mean vector (per model) to remove the language offset",
+)
+c[2].toggle("Translation lines", key="align_lines", value=True)
+color_by = c[3].radio("Colour by", ["language", "label"], key="align_color", horizontal=True)
+models = c[4].multiselect(
+    "Models",
+    models_available,
+    default=[m for m in ("teacher", "student") if m in models_available],
+    key="align_models",
+)
+chosen_langs = st.multiselect("Languages (empty = all)", languages, key="align_langs")
+if not models:
+    st.info("Pick at least one model.")
+    st.stop()
+
+method = "pca" if st.session_state.get("align_pca") else "umap"
+try:
+    with st.spinner(f"Projecting with {method.upper()} (cached after the first time)…"):
+        proj, notes = views.projection_frame(
+            emb,
+            method=method,
+            center=bool(st.session_state.get("align_center")),
+            models=models,
+            languages=chosen_langs or None,
+            cache_dir=run.folder.cache_dir,
+        )
+except XKDError as exc:
+    st.error(str(exc))
+    st.stop()
+for note in notes:
+    st.caption(note)
+
+left, right = st.columns([3, 2])
+with left:
+    fig = go.Figure()
+    trace_rows: dict[int, list[int]] = {}
+    if st.session_state.get("align_lines", True):
+        for model, (xs, ys) in views.translation_segments(proj, run.source_language).items():
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line=dict(width=0.7, color="rgba(128,128,128,0.35)"),
+                    hoverinfo="skip",
+                    name=f"translations ({model})",
+                    legendgroup="lines",
+                    showlegend=True,
+                )
+            )
+    values = sorted(proj[color_by].fillna("(none)").astype(str).unique())
+    colors = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(values)}
+    for model in models:
+        for value in values:
+            part = proj[
+                (proj["model"] == model) & (proj[color_by].fillna("(none)").astype(str) == value)
+            ]
+            if part.empty:
+                continue
+            trace_rows[len(fig.data)] = part["row"].tolist()
+            fig.add_trace(
+                go.Scatter(
+                    x=part["x"],
+                    y=part["y"],
+                    mode="markers",
+                    name=f"{value} · {model}",
+                    legendgroup=value,
+                    marker=dict(
+                        color=colors[value],
+                        symbol=SYMBOLS.get(model, "circle"),
+                        size=8 if model == "student" else 7,
+                        line=dict(width=0.5, color="rgba(0,0,0,0.4)"),
+                        opacity=0.85,
+                    ),
+                    customdata=part[["row", "language", "label", "model"]].to_numpy(),
+                    text=part["text"],
+                    hovertemplate="%{text}<br>%{customdata[1]} · %{customdata[2]} · %{customdata[3]}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        height=560,
+        margin=dict(l=10, r=10, t=10, b=10),
+        dragmode="lasso",
+        legend=dict(font=dict(size=10)),
+        xaxis=dict(showticklabels=False, title=""),
+        yaxis=dict(showticklabels=False, title=""),
+    )
+    event = st.plotly_chart(
+        fig, key="align_chart", on_select="rerun", selection_mode=("box", "lasso", "points")
+    )
+    selected: list[int] = []
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for p in points:
+        curve = p.get("curve_number")
+        idx = p.get("point_index", p.get("point_number"))
+        rows = trace_rows.get(curve)
+        if rows is not None and idx is not None and 0 <= idx < len(rows):
+            selected.append(int(rows[idx]))
+    selected = list(dict.fromkeys(selected))
+    st.caption("Circles: teacher · diamonds: student · x: baseline. Lines join translations.")
+
+with right:
+    st.markdown("**Retrieval and pair cosine per language**")
+    align = views.alignment_table(run.eval, emb, run.source_language)
+    if align.empty:
+        st.caption("No translation pairs in the test split, so no retrieval scores.")
+    else:
+        long = align.melt(
+            id_vars=["language", "model"],
+            value_vars=["src→tgt @1", "tgt→src @1", "pair cosine"],
+            var_name="measure",
+        )
+        bars = px.bar(
+            long,
+            x="language",
+            y="value",
+            color="model",
+            barmode="group",
+            facet_col="measure",
+            color_discrete_map=views.MODEL_COLORS,
+        )
+        bars.for_each_annotation(lambda a: a.update(text=a.text.replace("measure=", "")))
+        bars.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="")
+        bars.update_yaxes(range=[0, 1])
+        st.plotly_chart(bars, key="align_retrieval_chart")
+        st.dataframe(
+            align,
+            hide_index=True,
+            width="stretch",
+            key="align_retrieval",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f")
+                for c in ("src→tgt @1", "tgt→src @1", "pair cosine")
+            },
+        )
+        st.caption(
+            f"Retrieval@1: share of {run.source_language or 'source'} sentences whose nearest "
+            "target-language sentence (cosine) is their translation, and back."
+        )
+
+st.markdown("**Selection**")
+if not selected:
+    st.caption("Draw a box or lasso on the map (or click a point) to list the texts here.")
+else:
+    chosen = emb.iloc[selected][["text", "language", "label", "model", "pair_id"]]
+    st.dataframe(chosen, hide_index=True, width="stretch", key="align_selected")
+    k = st.slider("Neighbours per text", 1, 10, 3, key="align_k")
+    nn = views.neighbours_table(emb, selected[:50], k=k)
+    if len(selected) > 50:
+        st.caption(f"Neighbours for the first 50 of {len(selected)} selected points.")
+    st.dataframe(
+        nn,
+        hide_index=True,
+        width="stretch",
+        key="align_neighbours",
+        column_config={"cosine": st.column_config.NumberColumn(format="%.3f")},
+    )
