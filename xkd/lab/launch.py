@@ -123,10 +123,14 @@ def losses_from_rows(
             raise ConfigError(f"loss row {i + 1} ({name}): weight must be a number") from None
         params = parse_mapping(str(row.get("params") or ""), f"loss row {i + 1} ({name}) params")
         accepted = loss_params(name)
+        # only when they differ from the loss's own default, so configs stay minimal
         if lambda_ is not None and "lambda" in accepted and "lambda" not in params:
-            params["lambda"] = float(lambda_)
+            if float(lambda_) != accepted["lambda"]:
+                params["lambda"] = float(lambda_)
         if "layer_map" in accepted and "layer_map" not in params:
-            params["layer_map"] = parse_layer_map(layer_map)
+            lm = parse_layer_map(layer_map)
+            if lm != accepted["layer_map"]:
+                params["layer_map"] = lm
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             raise ConfigError(
