@@ -69,7 +69,15 @@ class ModelConfig:
     scratch_layers: int = _f(4, "layers of a `scratch` student")
     scratch_hidden: int = _f(256, "hidden size of a `scratch` student")
     vocab_size: int = _f(16000, "vocabulary size of a `scratch` student's tokenizer")
-    teacher_epochs: int = _f(3, "epochs of teacher head training when the teacher has no head")
+    extend_vocab: bool = _f(
+        False,
+        "add the training text's missing characters to the student's WordPiece vocabulary "
+        "(and stop accent stripping): fixes [UNK]-heavy CJK/Korean with an English teacher vocabulary",
+    )
+    teacher_epochs: int = _f(
+        0,
+        "epochs of teacher training when it has no head (0 = auto: 30 for a head on frozen features, 3 otherwise)",
+    )
     teacher_lr: float = _f(2e-3, "learning rate of teacher head training")
     teacher_freeze: str = _f(
         "head", "what teacher fine-tuning trains: head (frozen encoder) | full | top:K"

@@ -22,6 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher": "minilm",
         "student": "from-teacher:3",
         "data": {"path": "demo", "source_language": "en", "parallel": True, "max_length": 64},
+        "model": {"extend_vocab": True},
         "distill": {
             "temperature": 3.0,
             "alpha": 0.0,

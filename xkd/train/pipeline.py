@@ -366,6 +366,7 @@ def _run_phases(
     n_labels = len(p.dataset.labels)
     source_texts = p.source.student_texts
     all_train_texts = p.kd.student_texts
+    student_info: dict = {"parameters": None}
     student = build_student(
         cfg.student,
         p.teacher,
@@ -378,6 +379,12 @@ def _run_phases(
         pooling=cfg.model.pooling,
         trust_remote_code=cfg.model.trust_remote_code,
     )
+    if cfg.model.extend_vocab:
+        from xkd.models.vocab import extend_vocabulary
+
+        student_info["vocab_added"] = extend_vocabulary(
+            student, all_train_texts, seed=cfg.train.seed
+        )
     losses = build_losses(cfg, student.dims(n_labels), p.teacher.dims(n_labels))
     check_tokenizers(losses, p.teacher, student)
     hidden_layers = {
@@ -450,6 +457,8 @@ def _run_phases(
     timings["eval"] = time.perf_counter() - t
     summary = res.summary
     summary["teacher_info"] = info
+    student_info["parameters"] = sizes["student"]["parameters"]
+    summary["student_info"] = student_info
     summary["train_examples"] = {"kd": len(p.kd), "source": len(source_texts)}
     return summary
 
