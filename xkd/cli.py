@@ -61,12 +61,21 @@ def _find_run(runs_dir: Path, run: str) -> Path:
 # Commands
 
 
+def _quiet_transformers() -> None:
+    """Hide transformers' per-load progress bars and info chatter (our own bars stay)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def cmd_train(args) -> int:
     from xkd.config import from_dict, load_yaml
     from xkd.runs import DeviceLock, RunFolder, create_run_folder
     from xkd.train.callbacks import StopFlag, TqdmCallback
     from xkd.train.pipeline import run_experiment
 
+    _quiet_transformers()
     runs_dir = _runs_dir(args)
     if args.resume:
         run_dir = _find_run(runs_dir, args.resume)
@@ -162,6 +171,7 @@ def cmd_eval(args) -> int:
     from xkd.train.cache import TeacherCache
     from xkd.train.pipeline import resolve_targets, write_tables
 
+    _quiet_transformers()
     run_dir = _find_run(_runs_dir(args), args.run)
     folder = RunFolder(run_dir)
     cfg = from_dict(load_yaml(run_dir / "config.yaml"))
@@ -264,6 +274,8 @@ def cmd_app(args) -> int:
     env = dict(os.environ)
     if args.runs_dir:
         env["XKD_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    if args.demo:
+        env["XKD_APP_DEMO"] = "1"
     return subprocess.call(cmd, cwd=app.parent, env=env)
 
 
@@ -360,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--address",
         default="localhost",
         help="bind address; only use 0.0.0.0 deliberately, on a trusted network",
+    )
+    a.add_argument(
+        "--demo",
+        action="store_true",
+        help="if no run exists yet, start the offline demo run so it trains live",
     )
     runs_opt(a)
     a.set_defaults(func=cmd_app)
