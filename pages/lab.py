@@ -223,6 +223,7 @@ def _live_run_id(runs) -> str | None:
 # ------------------------------------------------------------------------------------ page
 
 st.title("Lab")
+_init_form()
 notice = st.session_state.pop("lab_notice", None)
 if notice:
     st.info(notice)
@@ -242,7 +243,6 @@ elif C.current_run_id():
         st.toggle("log scale", key="lab_log_y")
         _run_body(rid, live=False)
 
-_init_form()
 st.subheader("New run")
 pc = st.columns([3, 1, 4])
 pc[0].selectbox(
