@@ -102,5 +102,9 @@ def sidebar() -> None:
 
 
 page = st.navigation(PAGES, position="sidebar", expanded=True)
+st.session_state["_xkd_router"] = True
+wanted = st.session_state.pop("_xkd_wanted_page", None)
+if wanted:  # a first deep link that Streamlit ran without this router (see pages/_common.py)
+    st.switch_page(wanted)
 sidebar()
 page.run()

@@ -25,6 +25,19 @@ PAGE_FILES = {
 }
 
 
+def ensure_router(page: str) -> None:
+    """Run the page inside ``app.py``'s frame even on a first deep link.
+
+    Streamlit runs a file from ``pages/`` directly (without ``app.py``) when the very first
+    session after the server starts opens a page URL such as ``/lab``: that legacy behaviour
+    stops once ``app.py`` has called ``st.navigation``. So when ``app.py`` has not run in this
+    session, go through it and let it switch back to this page.
+    """
+    if not st.session_state.get("_xkd_router"):
+        st.session_state["_xkd_wanted_page"] = PAGE_FILES[page]
+        st.switch_page("app.py")
+
+
 def runs_dir() -> Path:
     return rundata.runs_dir()
 

@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _common as C
 from xkd.lab import rundata, views
 
+C.ensure_router("accuracy")
 st.title("Accuracy")
 st.caption(
     "Test-split accuracy per language. The teacher was trained on the source language only; "

@@ -13,6 +13,7 @@ from xkd.lab import views
 SYMBOLS = {"teacher": "circle", "student": "diamond", "baseline": "x"}
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
 
+C.ensure_router("alignment")
 st.title("Alignment")
 st.caption(
     "Sentence embeddings of the test texts, teacher and student projected together to 2-D. "

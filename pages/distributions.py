@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _common as C
 from xkd.lab import views
 
+C.ensure_router("distributions")
 st.title("Distributions")
 st.caption(
     "What the student learned to predict compared with the teacher, example by example. The "

@@ -7,6 +7,7 @@ import streamlit as st
 from pages import _common as C
 from xkd.lab import rundata, views
 
+C.ensure_router("home")
 st.title("xkd lab")
 st.markdown(
     "Knowledge distillation for **cross-lingual transfer**: a teacher trained on one language "

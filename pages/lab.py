@@ -222,6 +222,7 @@ def _live_run_id(runs) -> str | None:
 
 # ------------------------------------------------------------------------------------ page
 
+C.ensure_router("lab")
 st.title("Lab")
 _init_form()
 notice = st.session_state.pop("lab_notice", None)

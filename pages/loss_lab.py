@@ -7,7 +7,10 @@ import math
 import plotly.express as px
 import streamlit as st
 
+from pages import _common as C
 from xkd.lab import losslab
+
+C.ensure_router("loss_lab")
 
 st.title("Loss lab")
 st.caption(

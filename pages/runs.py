@@ -12,6 +12,7 @@ from xkd.lab import launch as L
 from xkd.lab import rundata, views
 from xkd.runs import delete_run, stop_run
 
+C.ensure_router("runs")
 st.title("Runs")
 runs = C.runs()
 if not runs:
