@@ -277,3 +277,19 @@ def test_teacher_encoder_runs_once_per_text_in_a_whole_run(
     assert main(args) == 0
     ev = json.loads(next(tmp_path.glob("*/eval.json")).read_text())
     assert seen and len(seen) == len(set(seen)) == ev["teacher_info"]["teacher_texts_encoded"]
+
+
+def test_eval_every_logs_dev_accuracy_per_language(tiny_teacher_dir, tmp_path):
+    from tests.conftest import make_parallel_frame
+
+    frame = make_parallel_frame()
+    frame.loc[frame.index % 5 == 0, "split"] = "dev"
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    sets = tiny_overrides(tiny_teacher_dir, path, **{"train.eval_every": 2, "train.epochs": 1, "baseline": "false"})
+    args = ["train", "--runs-dir", str(tmp_path / "runs"), "--quiet"] + [x for s in sets for x in ("--set", s)]
+    assert main(args) == 0
+    metrics = next((tmp_path / "runs").glob("*/metrics.jsonl")).read_text().splitlines()
+    evals = [json.loads(line) for line in metrics if "eval_it_accuracy" in line]
+    assert evals and all(0 <= r["eval_en_accuracy"] <= 1 for r in evals)
+    assert [r["step"] for r in evals] == list(range(2, 2 * len(evals) + 1, 2))

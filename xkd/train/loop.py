@@ -185,8 +185,19 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def total_steps_for(n: int, cfg: TrainConfig) -> int:
-    total = math.ceil(steps_per_epoch(n, cfg.batch_size) * cfg.epochs)
+def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This process's batches under ``accelerate launch`` (equal counts, so DDP never waits)."""
+    if world <= 1:
+        return batches
+    per = len(batches) // world
+    return batches[rank::world][:per]
+
+
+def total_steps_for(n: int, cfg: TrainConfig, world: int = 1) -> int:
+    per_epoch = steps_per_epoch(n, cfg.batch_size)
+    if world > 1:
+        per_epoch //= world
+    total = math.ceil(per_epoch * cfg.epochs)
     return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
@@ -288,7 +299,8 @@ def train_model(
     torch.manual_seed(cfg.seed)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = total_steps_for(len(data.input_ids), cfg)
+    world = accelerator.num_processes
+    total = total_steps_for(len(data.input_ids), cfg, world)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
     ckpt = checkpoint_dir / phase if checkpoint_dir is not None else None
@@ -302,7 +314,11 @@ def train_model(
     running: dict[str, float] = {}
     n_running = 0
     while state.step < total:
-        batches = epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
+        batches = shard(
+            epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch),
+            accelerator.process_index,
+            world,
+        )
         for b_idx in range(state.batch_in_epoch, len(batches)):
             if state.step >= total:
                 break

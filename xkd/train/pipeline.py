@@ -262,6 +262,39 @@ def _dev_examples(cfg: RunConfig, p: Prepared) -> Examples | None:
     )
 
 
+def dev_examples_by_language(frame, labels: list[str], languages: list[str]) -> dict[str, Examples]:
+    """Labelled dev rows per language (for evaluation during training)."""
+    index = label_index(labels)
+    out = {}
+    for lang in languages:
+        rows = frame[
+            (frame["language"] == lang) & (frame["split"] == "dev") & frame["label"].notna()
+        ]
+        if len(rows):
+            texts = rows["text"].tolist()
+            out[lang] = Examples(
+                texts, list(texts), [index[x] for x in rows["label"]], [lang] * len(texts)
+            )
+    return out
+
+
+def dev_accuracy_fn(student, dev: dict[str, Examples], max_length: int):
+    """A callable giving ``{eval_<lang>_accuracy: ...}`` of ``student`` on dev rows."""
+    from xkd.evaluate.evaluator import _student_outputs
+
+    def run() -> dict:
+        out = {}
+        for lang, ex in dev.items():
+            logits, _ = _student_outputs(student, ex.student_texts, max_length)
+            out[f"eval_{lang}_accuracy"] = round(
+                float((logits.argmax(1) == np.array(ex.labels)).mean()), 4
+            )
+        student.train()
+        return out
+
+    return run
+
+
 def train_student_phase(
     cfg: RunConfig,
     student,
@@ -272,6 +305,7 @@ def train_student_phase(
     run_dir,
     resume,
     callbacks,
+    dev: dict | None = None,
 ):
     from xkd.models import freeze
     from xkd.train.loop import KDObjective, tokenize_examples, train_model
@@ -281,6 +315,9 @@ def train_student_phase(
     teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
     data = tokenize_examples(examples, student.tokenizer, cfg.data.max_length, teacher_ids)
     ckpt = run_dir / "checkpoints" if run_dir is not None else None
+    eval_fn = (
+        dev_accuracy_fn(student, dev, cfg.data.max_length) if dev and cfg.train.eval_every else None
+    )
     state = train_model(
         objective,
         data,
@@ -289,6 +326,7 @@ def train_student_phase(
         callbacks=callbacks,
         checkpoint_dir=ckpt,
         resume=resume,
+        eval_fn=eval_fn,
     )
     return state
 
@@ -335,6 +373,7 @@ def run_experiment(
         result["timings"] = {k: round(v, 2) for k, v in timings.items()}
         result["timings"]["total"] = round(time.perf_counter() - t0, 2)
         folder.write_eval(result)
+        cb.on_step("eval", 1, 1, {})
         folder.write_status("finished", phase="done", error=None)
         return result
     except XKDError as exc:
@@ -410,6 +449,9 @@ def _run_phases(
     ):
         student.head.load_state_dict(p.teacher.head.state_dict())
     baseline_init = copy.deepcopy(student) if cfg.baseline else None
+    dev = dev_examples_by_language(
+        p.dataset.frame, p.dataset.labels, [cfg.data.source_language] + p.targets
+    )
     timings["teacher"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -419,7 +461,7 @@ def _run_phases(
 
         ce = {"ce": (1.0, build_loss("ce"))}
         state = train_student_phase(
-            cfg, baseline_init, ce, p.source, None, "baseline", run_dir, resume, cb
+            cfg, baseline_init, ce, p.source, None, "baseline", run_dir, resume, cb, dev
         )
         if state.stopped:
             return None
@@ -428,7 +470,9 @@ def _run_phases(
     timings["baseline"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    state = train_student_phase(cfg, student, losses, p.kd, p.cache, "student", run_dir, resume, cb)
+    state = train_student_phase(
+        cfg, student, losses, p.kd, p.cache, "student", run_dir, resume, cb, dev
+    )
     if state.stopped:
         return None
     student.save_pretrained(folder.path / "student", card=_card(cfg, p, "KD student"))
