@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 {"name": "kl", "weight": 1.0},
             ],
         },
-        "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4, "warmup_ratio": 0.1},
+        "train": {"epochs": 5, "batch_size": 32, "lr": 1e-4, "warmup_ratio": 0.1},
     },
     "compress": {
         "name": "compress",
