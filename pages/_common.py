@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import plotly.express as px
 import streamlit as st
 
 from xkd.lab import rundata
@@ -36,6 +37,10 @@ def ensure_router(page: str) -> None:
     if not st.session_state.get("_xkd_router"):
         st.session_state["_xkd_wanted_page"] = PAGE_FILES[page]
         st.switch_page("app.py")
+
+
+#: Distinct colours for series that are not models (loss terms, runs).
+SERIES_COLORS = px.colors.qualitative.Plotly
 
 
 def runs_dir() -> Path:
@@ -130,6 +135,14 @@ def results_missing(run: rundata.RunData, what: str) -> None:
         )
     else:
         st.info(f"Run **{run.run_id}** has no {what.lower()} yet.")
+
+
+def legend_below(fig, y: float = -0.22):
+    """Put a plotly legend under the plot, so narrow charts keep their width for the data."""
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=y, x=0, title_text="", font=dict(size=11))
+    )
+    return fig
 
 
 def fmt_pct(value) -> str:

@@ -35,8 +35,8 @@ else:
     speed = (run.eval or {}).get("throughput") or {}
     ratio = speed.get("student_vs_teacher")
     m[4].metric(
-        "Student speed",
-        f"{ratio:.1f}× teacher" if isinstance(ratio, (int, float)) else "—",
+        "Speed vs teacher",
+        f"{ratio:.1f}×" if isinstance(ratio, (int, float)) else "—",
         help="inference sentences per second, student / teacher, on the run's device",
     )
 
@@ -109,6 +109,11 @@ else:
             "% of teacher kept": st.column_config.NumberColumn(format="%.1f%%"),
             "baseline % of teacher": st.column_config.NumberColumn(format="%.1f%%"),
             "KD gain (points)": st.column_config.NumberColumn(format="%+.1f"),
+            **{
+                c: pct
+                for c in table.columns
+                if c.endswith(("macro-F1", "ECE")) or c in ("agreement", "KL(teacher‖student)")
+            },
         },
     )
     st.download_button(
@@ -143,9 +148,19 @@ else:
         zmax=1 if is_acc else None,
         labels=dict(x="language", y="run", color=metric),
     )
-    fig.update_layout(height=120 + 40 * len(heat), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(
+        height=max(260, 100 + 45 * len(heat)),
+        margin=dict(l=10, r=10, t=10, b=10),
+        coloraxis_colorbar=dict(title="", thickness=14),
+    )
     st.plotly_chart(fig, key="acc_heatmap")
-    st.dataframe(heat.reset_index(), hide_index=True, width="stretch", key="acc_heat_table")
+    st.dataframe(
+        heat.reset_index(),
+        hide_index=True,
+        width="stretch",
+        key="acc_heat_table",
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in heat.columns},
+    )
     st.download_button(
         "Download CSV",
         heat.to_csv().encode(),

@@ -32,7 +32,7 @@ if emb is None or emb.empty:
 
 models_available = [m for m in views.MODELS if m in set(emb["model"])]
 languages = sorted(emb["language"].unique())
-c = st.columns([1.3, 1.3, 1.2, 1.2, 2])
+c = st.columns(3)
 c[0].toggle(
     "PCA instead of UMAP",
     key="align_pca",
@@ -44,14 +44,15 @@ c[1].toggle(
     help="subtract each language's mean vector (per model) to remove the language offset",
 )
 c[2].toggle("Translation lines", key="align_lines", value=True)
-color_by = c[3].radio("Colour by", ["language", "label"], key="align_color", horizontal=True)
-models = c[4].multiselect(
+c = st.columns([1, 2, 3])
+color_by = c[0].radio("Colour by", ["language", "label"], key="align_color", horizontal=True)
+models = c[1].multiselect(
     "Models",
     models_available,
     default=[m for m in ("teacher", "student") if m in models_available],
     key="align_models",
 )
-chosen_langs = st.multiselect("Languages (empty = all)", languages, key="align_langs")
+chosen_langs = c[2].multiselect("Languages (empty = all)", languages, key="align_langs")
 if not models:
     st.info("Pick at least one model.")
     st.stop()
@@ -121,13 +122,13 @@ with left:
                 )
             )
     fig.update_layout(
-        height=560,
+        height=620,
         margin=dict(l=10, r=10, t=10, b=10),
         dragmode="lasso",
-        legend=dict(font=dict(size=10)),
         xaxis=dict(showticklabels=False, title=""),
         yaxis=dict(showticklabels=False, title=""),
     )
+    C.legend_below(fig, y=-0.02)
     event = st.plotly_chart(
         fig, key="align_chart", on_select="rerun", selection_mode=("box", "lasso", "points")
     )
@@ -163,11 +164,13 @@ with right:
             color_discrete_map=views.MODEL_COLORS,
         )
         bars.for_each_annotation(lambda a: a.update(text=a.text.replace("measure=", "")))
-        bars.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="")
+        bars.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
+        C.legend_below(bars, y=-0.15)
         bars.update_yaxes(range=[0, 1])
+        bars.update_xaxes(title_text="")
         st.plotly_chart(bars, key="align_retrieval_chart")
         st.dataframe(
-            align,
+            align.drop(columns="n_pairs"),
             hide_index=True,
             width="stretch",
             key="align_retrieval",
@@ -176,9 +179,12 @@ with right:
                 for c in ("src→tgt @1", "tgt→src @1", "pair cosine")
             },
         )
+        pairs = ", ".join(
+            f"{lang}: {n}" for lang, n in align.groupby("language")["n_pairs"].first().items()
+        )
         st.caption(
             f"Retrieval@1: share of {run.source_language or 'source'} sentences whose nearest "
-            "target-language sentence (cosine) is their translation, and back."
+            f"target-language sentence (cosine) is their translation, and back. Pairs: {pairs}."
         )
 
 st.markdown("**Selection**")

@@ -70,6 +70,8 @@ with left:
                 "student conf.", min_value=0.0, max_value=1.0, format="%.2f"
             ),
             "kl": st.column_config.NumberColumn("KL", format="%.3f"),
+            "teacher_pred": st.column_config.TextColumn("teacher says"),
+            "student_pred": st.column_config.TextColumn("student says"),
         },
     )
 with right:
@@ -106,7 +108,7 @@ with right:
             )
         fig.update_layout(
             barmode="relative",
-            height=120 + 28 * len(labels),
+            height=170 + 30 * len(labels),
             margin=dict(l=10, r=10, t=10, b=10),
             xaxis=dict(
                 range=[-1, 1],
@@ -115,7 +117,7 @@ with right:
                 title="← teacher · probability · student →",
             ),
             yaxis=dict(autorange="reversed"),
-            legend=dict(orientation="h", y=1.08),
+            legend=dict(orientation="h", yanchor="top", y=-0.3, x=0),
         )
         st.plotly_chart(fig, key="dist_example")
         st.metric(f"KL(teacher ‖ student) at T = {T:g}", f"{views.example_kl(preds, row, T):.4f}")
@@ -142,7 +144,8 @@ with a:
             color_discrete_map=views.MODEL_COLORS,
             range_x=[0, 1],
         )
-        hist.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="")
+        hist.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
+        C.legend_below(hist, y=-0.3)
         st.plotly_chart(hist, key="dist_conf")
 with b:
     st.markdown("**Reliability** (accuracy vs confidence)")

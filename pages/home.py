@@ -29,14 +29,13 @@ if run is None:
 
 st.subheader(f"Current run: {run.run_id}")
 prog = rundata.progress(run.status, baseline=bool(run.config.get("baseline", True)))
-cols = st.columns(4)
-cols[0].metric("State", run.state or "unknown")
-cols[1].metric("Teacher", str(run.config.get("teacher", "?")))
-cols[2].metric("Student", str(run.config.get("student", "?")))
 data_cfg = run.config.get("data") or {}
-targets = ", ".join(data_cfg.get("target_languages") or []) or "all others"
-cols[3].metric("Languages", f"{data_cfg.get('source_language', '?')} → {targets}")
-
+targets = ", ".join(data_cfg.get("target_languages") or []) or "every other language"
+st.markdown(
+    f"**{run.state or 'unknown'}** · teacher `{run.config.get('teacher', '?')}` → student "
+    f"`{run.config.get('student', '?')}` · data `{data_cfg.get('path', '?')}` · "
+    f"{data_cfg.get('source_language', '?')} → {targets}"
+)
 if run.active:
     st.progress(prog.fraction, text=prog.text)
     st.page_link(

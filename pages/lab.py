@@ -98,6 +98,10 @@ def _init_form() -> None:
     _apply_values(saved if saved else L.form_values(preset("demo")), force=False)
 
 
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
 def _valid_choice(key: str, options: list, fallback) -> None:
     if st.session_state.get(key) not in options:
         st.session_state[key] = fallback
@@ -149,6 +153,7 @@ def _curves_figure(frame, log_y: bool):
         facet_col_spacing=0.06,
         markers=len(long) < 60,
         log_y=log_y,
+        color_discrete_sequence=C.SERIES_COLORS,
     )
     fig.update_xaxes(matches=None, title_text="step")
     fig.update_yaxes(matches=None, showticklabels=True)
@@ -382,7 +387,7 @@ with st.container(border=True):
         accept_new_options=True,
         help=HELP["student"] + ". Type another value for a folder or a Hugging Face id.",
     )
-    mc[2].checkbox("Train a no-KD baseline", key="lab_baseline", help=HELP["baseline"])
+    mc[2].checkbox("No-KD baseline", key="lab_baseline", help=HELP["baseline"])
 
 # --------------------------------------------------------------------------------- recipe
 with st.container(border=True):
@@ -506,25 +511,25 @@ st.subheader("Before launch")
 if cfg is None:
     st.error(f"The configuration is not valid yet: {problem}")
 else:
+    with st.spinner("Estimating…"):
+        est = _estimate(
+            cfg.to_yaml(),
+            data_path,
+            _mtime(data_path),
+            rundata.device_name(cfg.train.device),
+            cfg,
+            dataset,
+        )
+    ec = st.columns(4)
+    ec[0].metric("Time", rundata.format_seconds(est.total_seconds), help="an estimate")
+    ec[1].metric("Peak memory", f"{est.peak_memory_mb / 1024:.1f} GB", help="an estimate")
+    ec[2].metric("Student parameters", _count(est.student.params), help=est.student.source)
+    ec[3].metric("Teacher parameters", _count(est.teacher.params), help=est.teacher.source)
     est_col, cmd_col = st.columns([2, 3])
     with est_col:
-        with st.spinner("Estimating…"):
-            est = _estimate(
-                cfg.to_yaml(),
-                data_path,
-                _mtime(data_path),
-                rundata.device_name(cfg.train.device),
-                cfg,
-                dataset,
-            )
-        ec = st.columns(3)
-        ec[0].metric("Time (estimate)", rundata.format_seconds(est.total_seconds))
-        ec[1].metric("Peak memory (estimate)", f"{est.peak_memory_mb / 1024:.1f} GB")
-        ec[2].metric(
-            "Student / teacher size",
-            f"{est.student.params / 1e6:.1f}M / {est.teacher.params / 1e6:.1f}M",
-        )
-        st.dataframe(pd.DataFrame(est.rows()), hide_index=True, width="stretch")
+        rows = pd.DataFrame(est.rows())
+        rows["steps"] = rows["steps"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+        st.dataframe(rows, hide_index=True, width="stretch")
         for note in est.notes:
             st.caption(note)
     with cmd_col:

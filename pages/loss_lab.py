@@ -155,7 +155,14 @@ with g2:
     grads = result.gradient_frame(classes)
     shown_terms = ["hard_ce", result.soft, "total"]
     grads = grads[grads["term"].isin(shown_terms)]
-    fig = px.bar(grads, x="class", y="gradient", color="term", barmode="group")
+    fig = px.bar(
+        grads,
+        x="class",
+        y="gradient",
+        color="term",
+        barmode="group",
+        color_discrete_sequence=C.SERIES_COLORS,
+    )
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="")
     st.plotly_chart(fig, key="ll_grads")
 

@@ -79,7 +79,8 @@ target = st.selectbox(
     key="runs_target",
 )
 run = loaded[target]
-a, b, c, d = st.columns(4)
+buttons = iter(st.columns(4))
+a, b = next(buttons), next(buttons)
 if a.button("Make current", key="runs_make_current", icon=":material/check:", width="stretch"):
     C.set_current_run(target)
     st.rerun()
@@ -99,12 +100,13 @@ if b.button(
     st.switch_page(C.PAGE_FILES["lab"])
 
 if run.active:
-    if c.button("Stop", key="runs_stop", icon=":material/stop:", width="stretch"):
+    if next(buttons).button("Stop", key="runs_stop", icon=":material/stop:", width="stretch"):
         with st.spinner("Stopping…"):
             final = stop_run(run.path, timeout=10)
         st.toast(f"{target}: {final.get('state')}")
         st.rerun()
 if run.folder.student_dir.is_dir():
+    d = next(buttons)
     zips = st.session_state.setdefault("runs_zips", {})
     if target in zips:
         d.download_button(

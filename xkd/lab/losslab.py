@@ -98,13 +98,13 @@ class LossLabResult:
             )
         rows.append(
             {
-                "term": f"total = {self.alpha:g}·hard + {1 - self.alpha:g}·{self.soft}",
+                "term": "total",
                 "value": self.total,
                 "weight": None,
                 "contribution": self.total,
                 "share of total": 1.0 if self.total else None,
                 "gradient on student logits": _fmt_vec(self.total_grad),
-                "formula": "α · hard_ce + (1 − α) · soft term",
+                "formula": f"{self.alpha:g} · hard_ce + {1 - self.alpha:g} · {self.soft}",
             }
         )
         return pd.DataFrame(rows)

@@ -636,18 +636,17 @@ def runs_overview(runs, configs: dict[str, dict], results: dict[str, dict | None
             {
                 "run": info.run_id,
                 "state": info.state or "unknown",
-                "phase": info.phase if info.is_active else "",
-                "step": step if info.is_active else "",
-                "dataset": info.data_path or "",
-                "languages": f"{info.source_language or '?'} → "
-                + (",".join(info.target_languages) or "all others"),
-                "teacher": info.teacher or "",
-                "student": info.student or "",
-                "recipe": recipe_text(cfg),
                 "student target acc": info.student_target_accuracy,
                 "baseline target acc": info.baseline_target_accuracy,
                 "KD gain (points)": 100 * head["kd_gain"] if "kd_gain" in head else None,
                 "teacher source acc": info.teacher_source_accuracy,
+                "dataset": info.data_path or "",
+                "languages": f"{info.source_language or '?'} → "
+                + (",".join(info.target_languages) or "all others"),
+                "recipe": recipe_text(cfg),
+                "teacher": info.teacher or "",
+                "student": info.student or "",
+                "progress": f"{info.phase or ''} {step}".strip() if info.is_active else "",
                 "started": info.started or "",
                 "error": info.error or "",
             }
