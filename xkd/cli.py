@@ -81,7 +81,11 @@ def cmd_train(args) -> int:
         run_dir = _find_run(runs_dir, args.resume)
         cfg = from_dict(load_yaml(run_dir / "config.yaml"))
     else:
-        cfg = build_config(args.config, args.preset, args.set)
+        if args.config and args.config_file and args.config != args.config_file:
+            raise ConfigError(
+                f"two config files given: {args.config} and --config {args.config_file}"
+            )
+        cfg = build_config(args.config or args.config_file, args.preset, args.set)
         if args.run_dir:
             run_dir = Path(args.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +113,7 @@ def cmd_train(args) -> int:
     def _on_term(signum, frame):
         stop.requested = True
 
-    signal.signal(signal.SIGTERM, _on_term)
+    previous_handler = signal.signal(signal.SIGTERM, _on_term)
     bars = TqdmCallback() if not args.quiet else None
     print(run_dir, flush=True)
     try:
@@ -120,6 +124,7 @@ def cmd_train(args) -> int:
         if bars:
             bars.close()
         lock.release()
+        signal.signal(signal.SIGTERM, previous_handler)  # in-process callers get theirs back
     if not result:
         print(f"stopped; resume with: xkd train --resume {run_dir}", file=sys.stderr)
         return 0
@@ -244,10 +249,16 @@ def cmd_export(args) -> int:
 def cmd_data_check(args) -> int:
     from xkd.data import check_data
 
+    bad = [kv for kv in args.columns or [] if "=" not in kv]
+    if bad:
+        raise ConfigError(
+            f"--columns expects SCHEMA=FILE pairs (e.g. text=sentence), got {bad[0]!r}"
+        )
     columns = dict(kv.split("=", 1) for kv in args.columns) if args.columns else None
     report = check_data(args.path, columns=columns)
     print(report.format())
-    return 2 if args.strict and report.problems else 0
+    # errors (data that `xkd train` refuses) exit 2; warnings only with --strict
+    return 2 if report.errors or (args.strict and report.problems) else 0
 
 
 def cmd_app(args) -> int:
@@ -302,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a student (and a no-KD baseline); prints the run folder", epilog=EPILOG
     )
     t.add_argument("config", nargs="?", help="YAML config file (see README, Configuration)")
+    t.add_argument("--config", dest="config_file", metavar="FILE", help="same as CONFIG")
     t.add_argument("--preset", help="start from a preset: demo, compress, soft-labels")
     t.add_argument(
         "--set",
@@ -361,7 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCHEMA=FILE",
         help="column mapping, e.g. text=sentence label=topic",
     )
-    c.add_argument("--strict", action="store_true", help="exit 2 when problems are found")
+    c.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 on warnings too (errors, which training refuses, always exit 2)",
+    )
     c.set_defaults(func=cmd_data_check)
 
     a = sub.add_parser(

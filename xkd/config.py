@@ -9,6 +9,7 @@ Each field carries its help text in ``metadata["help"]`` (the app shows it as a 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -164,6 +165,19 @@ class TrainConfig:
             or self.device == "mps"
         ):
             raise ConfigError(f"train.device='{self.device}': use auto, cpu, cuda or cuda:N")
+        for name in (
+            "weight_decay",
+            "grad_clip",
+            "seed",
+            "eval_every",
+            "log_every",
+            "checkpoint_every",
+            "max_steps",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
+        if self.seed >= 2**32:
+            raise ConfigError(f"train.seed={self.seed} must be < 2**32")
 
 
 @dataclass
@@ -254,8 +268,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"'{key}' must be a number, got {value!r}")
         try:
             num = float(value) if tp is float else _as_int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"'{key}' must be {_type_name(tp)}, got {value!r}") from None
+        if not math.isfinite(num):
+            raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
         return num
     if tp is str:
         if isinstance(value, dict | list):
@@ -282,9 +298,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for name, value in data.items():
         if cls is DistillConfig and name == "losses":
-            kwargs[name] = [
-                _loss_from(v, f"{prefix}losses[{i}]") for i, v in enumerate(value or [])
-            ]
+            kwargs[name] = _losses_from(value, f"{prefix}losses")
             continue
         kwargs[name] = _coerce(value, hints[name], prefix + name)
     missing = [
@@ -299,13 +313,34 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def _losses_from(value: Any, key: str) -> list[LossConfig]:
+    """A list of losses; also one mapping, or ``"kl,parallel_mse:10"`` (the command line)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, dict | LossConfig):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"'{key}' must be a list of losses like [{{name: kl, weight: 1.0}}] or "
+            f"kl,parallel_mse:10, got {type(value).__name__}"
+        )
+    return [_loss_from(v, f"{key}[{i}]") for i, v in enumerate(value)]
+
+
 def _loss_from(value: Any, key: str) -> LossConfig:
     """Accept ``{name, weight, params}``, a bare name, or ``"name:weight"``."""
     if isinstance(value, LossConfig):
         return value
     if isinstance(value, str):
         name, _, weight = value.partition(":")
-        return LossConfig(name=name.strip(), weight=float(weight) if weight else 1.0)
+        if not name.strip():
+            raise ConfigError(f"'{key}': {value!r} has no loss name; write name or name:weight")
+        return LossConfig(
+            name=name.strip(),
+            weight=_coerce(weight.strip(), float, f"{key}.weight") if weight.strip() else 1.0,
+        )
     if not isinstance(value, dict):
         raise ConfigError(f"'{key}' must be a mapping like {{name: kl, weight: 1.0}}")
     return _build(LossConfig, value, prefix=f"{key}.")

@@ -20,6 +20,11 @@ class ModelError(XKDError):
     """A teacher or student model cannot be found, loaded or combined."""
 
 
+class ResourceError(XKDError):
+    """The machine ran out of a resource (memory) for this configuration; the message says
+    which settings to lower."""
+
+
 class DataError(XKDError):
     """A data source is unreadable or violates the schema.
 

@@ -250,7 +250,16 @@ def _records_frame(
     }
     data["_file"] = pd.Series([file] * len(records), dtype=object)
     data["_row"] = pd.Series([r[0] for r in records], dtype=object)
-    return pd.DataFrame(data)
+    return _with_ignored(pd.DataFrame(data), header, mapping)
+
+
+def _with_ignored(
+    frame: pd.DataFrame, found: Sequence[str], mapping: Mapping[str, str]
+) -> pd.DataFrame:
+    """Record the source columns outside the schema (ignored) in ``frame.attrs``."""
+    used = set(mapping.values())
+    frame.attrs["ignored_columns"] = [c for c in found if c not in used]
+    return frame
 
 
 def _check_header(header: Sequence[str], file: str) -> None:
@@ -314,7 +323,7 @@ def read_jsonl(path: str | os.PathLike, columns: Mapping[str, str] | None = None
     }
     data["_file"] = pd.Series([file] * len(objects), dtype=object)
     data["_row"] = pd.Series([n for n, _ in objects], dtype=object)
-    return pd.DataFrame(data)
+    return _with_ignored(pd.DataFrame(data), list(found), mapping)
 
 
 # -- Parquet -----------------------------------------------------------------------------------
@@ -348,7 +357,7 @@ def read_parquet(path: str | os.PathLike, columns: Mapping[str, str] | None = No
     }
     data["_file"] = pd.Series([file] * n, dtype=object)
     data["_row"] = pd.Series(range(1, n + 1), dtype=object)
-    return pd.DataFrame(data)
+    return _with_ignored(pd.DataFrame(data), found, mapping)
 
 
 def read_file(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pd.DataFrame:

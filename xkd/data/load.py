@@ -105,6 +105,11 @@ class DataReport:
     paired: dict[str, int] = field(default_factory=dict)
     n_rows: int = 0
     readable: bool = True
+    #: the problems that make ``load_data`` (and so ``xkd train``) refuse the data; the other
+    #: problems are warnings
+    errors: list[str] = field(default_factory=list)
+    #: source columns outside the schema; they are ignored
+    ignored_columns: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +121,8 @@ class DataReport:
             lines.append("")
             lines.append("Could not read the data:")
             lines.extend(f"  - {p}" for p in self.problems)
+            lines.append("")
+            lines.append("xkd train refuses this data until it can be read.")
             return "\n".join(lines)
         lines.append(
             f"{len(self.languages)} language{'s' if len(self.languages) != 1 else ''}, "
@@ -146,10 +153,21 @@ class DataReport:
         lines.append("")
         shown = ", ".join(self.labels[:30]) + (" ..." if len(self.labels) > 30 else "")
         lines.append(f"Labels ({len(self.labels)}): {shown or 'none (unlabelled)'}")
+        if self.ignored_columns:
+            shown = ", ".join(repr(c) for c in self.ignored_columns)
+            lines.append(f"Ignored columns (not in the schema): {shown}")
         lines.append("")
         if self.problems:
+            errors = set(self.errors)
             lines.append(f"Problems ({len(self.problems)}):")
-            lines.extend(f"  - {p}" for p in self.problems)
+            lines.extend(f"  - {'error' if p in errors else 'warning'}: {p}" for p in self.problems)
+            if self.errors:
+                lines.append("")
+                lines.append(
+                    f"xkd train refuses this data until the {len(self.errors)} error"
+                    f"{'s' if len(self.errors) > 1 else ''} above "
+                    f"{'are' if len(self.errors) > 1 else 'is'} fixed."
+                )
         else:
             lines.append("No problems found.")
         return "\n".join(lines)
@@ -179,7 +197,7 @@ def check_data(
         raw, name, extra, kind, applied = _read_raw(source, columns, languages, file_problems)
     except DataError as e:
         problems = [str(p) for p in file_problems] + [str(e)]
-        return DataReport(source=source, problems=problems, readable=False)
+        return DataReport(source=source, problems=problems, readable=False, errors=problems)
 
     if raw.empty and not len(raw.columns):
         clean, row_problems = empty_frame(), []
@@ -217,4 +235,6 @@ def check_data(
         problems=[str(p) for p in problems],
         paired=paired,
         n_rows=len(clean),
+        errors=[str(p) for p in problems if p.fatal],
+        ignored_columns=[str(c) for c in raw.attrs.get("ignored_columns", [])],
     )

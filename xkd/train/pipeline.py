@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xkd.config import RunConfig
-from xkd.errors import ConfigError, DataError, XKDError
+from xkd.errors import ConfigError, DataError, ResourceError, XKDError
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import Examples, kd_examples, label_index, source_examples
 
@@ -176,10 +176,15 @@ def prepare(
 
     callbacks.on_phase("data", 1)
     ds = load_data(cfg.data.path, columns=cfg.data.columns or None)
-    targets = resolve_targets(cfg, ds.languages())
-    frame = ds.frame
-    source = source_examples(frame, cfg.data, ds.labels, cfg.train.seed)
-    kd = kd_examples(frame, cfg.data, ds.labels, targets, cfg.train.seed)
+    try:
+        targets = resolve_targets(cfg, ds.languages())
+        frame = ds.frame
+        source = source_examples(frame, cfg.data, ds.labels, cfg.train.seed)
+        kd = kd_examples(frame, cfg.data, ds.labels, targets, cfg.train.seed)
+    except DataError as e:  # dataset-wide problems: name the data source too
+        if e.file is not None:
+            raise
+        raise DataError(e.detail, file=cfg.data.path, row=e.row, field=e.field) from None
 
     callbacks.on_phase("teacher", 1)
     teacher = load_model(
@@ -346,7 +351,8 @@ def run_experiment(
 
     On a user error the status becomes ``failed`` with the message; on a stop request
     ``stopped`` (a checkpoint is saved); any other exception is ``failed`` with the traceback in
-    ``logs/run.log``. The exception is re-raised for the caller.
+    ``logs/run.log``. The exception is re-raised for the caller (running out of memory, on GPU
+    or CPU, as a ``ResourceError`` whose message says which settings to lower).
     """
     from xkd.runs import RunFolder
 
@@ -380,18 +386,36 @@ def run_experiment(
         folder.log_exception()
         folder.write_status("failed", error=str(exc))
         raise
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        folder.log_exception()
-        folder.write_status(
-            "failed",
-            error=f"out of memory ({type(exc).__name__}): lower train.batch_size or data.max_length and retry",
-        )
-        raise
     except BaseException as exc:  # noqa: BLE001 - record every failure, then re-raise
+        if is_out_of_memory(exc):
+            folder.log_exception()
+            msg = out_of_memory_message(exc, cfg)
+            folder.write_status("failed", error=msg)
+            raise ResourceError(msg) from exc
         folder.log_exception()
         state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         folder.write_status(state, error=f"{type(exc).__name__}: {exc}".strip())
         raise
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """GPU or CPU out of memory: ``torch.OutOfMemoryError``, ``MemoryError``, or the
+    ``RuntimeError`` torch's CPU allocator raises (``DefaultCPUAllocator: can't allocate``)."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "not enough memory" in text or "out of memory" in text
+    )
+
+
+def out_of_memory_message(exc: BaseException, cfg: RunConfig) -> str:
+    return (
+        f"out of memory ({type(exc).__name__}) with train.batch_size={cfg.train.batch_size} and "
+        f"data.max_length={cfg.data.max_length}: lower train.batch_size or data.max_length (or "
+        "use a smaller student/teacher) and retry; `xkd train --resume RUN` continues from the "
+        "last checkpoint"
+    )
 
 
 def _run_phases(
