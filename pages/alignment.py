@@ -71,6 +71,9 @@ try:
 except XKDError as exc:
     st.error(str(exc))
     st.stop()
+except Exception as exc:  # noqa: BLE001 - e.g. UMAP on degenerate vectors: show, don't crash
+    st.error(f"Could not project the embeddings ({type(exc).__name__}: {exc}); try PCA.")
+    st.stop()
 for note in notes:
     st.caption(note)
 

@@ -137,6 +137,90 @@ def _tok_report(key: tuple, _cfg, _dataset):
     return T.report_for_config(_cfg, _dataset)
 
 
+def _get_estimate(cfg, data_path: str, dataset):
+    try:
+        with st.spinner("Estimating…"):
+            return _estimate(
+                cfg.to_yaml(),
+                data_path,
+                _mtime(data_path),
+                rundata.device_name(cfg.train.device),
+                cfg,
+                dataset,
+            )
+    except Exception as exc:  # noqa: BLE001 - an estimate must never break the Lab
+        st.warning(f"No estimate for this configuration ({type(exc).__name__}: {exc}).")
+        return None
+
+
+def _show_tokenizer_report(cfg, data_path: str, dataset) -> None:
+    if dataset is None:
+        st.caption("Needs local data (the report samples texts per language).")
+        return
+    if not st.toggle("Compute the tokenizer report", key="lab_tok_on", value=True):
+        return
+    key = (
+        cfg.teacher,
+        cfg.student,
+        data_path,
+        _mtime(data_path),
+        cfg.data.source_language,
+        tuple(cfg.data.target_languages),
+        cfg.data.max_length,
+    )
+    try:
+        with st.spinner("Tokenizing a sample per language…"):
+            report = _tok_report(key, cfg, dataset)
+    except Exception as exc:  # noqa: BLE001 - a report must never break the Lab
+        st.warning(f"No tokenizer report ({type(exc).__name__}: {exc}).")
+        return
+    st.dataframe(
+        report.frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "unknown-token rate": st.column_config.NumberColumn(format="percent"),
+            "truncated": st.column_config.NumberColumn(
+                format="percent",
+                help=f"share of texts longer than {cfg.data.max_length} tokens",
+            ),
+            "tokens per word": st.column_config.NumberColumn(format="%.2f"),
+            "chars per token": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    for note in report.notes:
+        st.caption(note)
+
+
+def _before_launch(cfg, data_path: str, dataset) -> None:
+    """Estimate, equivalent commands, config.yaml and the tokenizer report."""
+    est = _get_estimate(cfg, data_path, dataset)
+    if est is not None:
+        ec = st.columns(4)
+        ec[0].metric("Time", rundata.format_seconds(est.total_seconds), help="an estimate")
+        ec[1].metric("Peak memory", f"{est.peak_memory_mb / 1024:.1f} GB", help="an estimate")
+        ec[2].metric("Student parameters", _count(est.student.params), help=est.student.source)
+        ec[3].metric("Teacher parameters", _count(est.teacher.params), help=est.teacher.source)
+    est_col, cmd_col = st.columns([2, 3])
+    with est_col:
+        if est is not None:
+            rows = pd.DataFrame(est.rows())
+            rows["steps"] = rows["steps"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+            st.dataframe(rows, hide_index=True, width="stretch")
+            for note in est.notes:
+                st.caption(note)
+    with cmd_col:
+        cmds = lab_estimate.commands(cfg)
+        st.markdown("Equivalent command")
+        st.code(lab_estimate.pretty_command(cmds["xkd"]), language="bash")
+        st.markdown("With accelerate (multi-GPU / mixed precision)")
+        st.code(lab_estimate.pretty_command(cmds["accelerate"]), language="bash")
+        with st.expander("config.yaml"):
+            st.code(cfg.to_yaml(), language="yaml")
+    with st.expander("Tokenizer report: can the models read each language?", expanded=False):
+        _show_tokenizer_report(cfg, data_path, dataset)
+
+
 # ------------------------------------------------------------------------------- live view
 
 
@@ -511,66 +595,7 @@ st.subheader("Before launch")
 if cfg is None:
     st.error(f"The configuration is not valid yet: {problem}")
 else:
-    with st.spinner("Estimating…"):
-        est = _estimate(
-            cfg.to_yaml(),
-            data_path,
-            _mtime(data_path),
-            rundata.device_name(cfg.train.device),
-            cfg,
-            dataset,
-        )
-    ec = st.columns(4)
-    ec[0].metric("Time", rundata.format_seconds(est.total_seconds), help="an estimate")
-    ec[1].metric("Peak memory", f"{est.peak_memory_mb / 1024:.1f} GB", help="an estimate")
-    ec[2].metric("Student parameters", _count(est.student.params), help=est.student.source)
-    ec[3].metric("Teacher parameters", _count(est.teacher.params), help=est.teacher.source)
-    est_col, cmd_col = st.columns([2, 3])
-    with est_col:
-        rows = pd.DataFrame(est.rows())
-        rows["steps"] = rows["steps"].map(lambda v: "" if pd.isna(v) else str(int(v)))
-        st.dataframe(rows, hide_index=True, width="stretch")
-        for note in est.notes:
-            st.caption(note)
-    with cmd_col:
-        cmds = lab_estimate.commands(cfg)
-        st.markdown("Equivalent command")
-        st.code(lab_estimate.pretty_command(cmds["xkd"]), language="bash")
-        st.markdown("With accelerate (multi-GPU / mixed precision)")
-        st.code(lab_estimate.pretty_command(cmds["accelerate"]), language="bash")
-        with st.expander("config.yaml"):
-            st.code(cfg.to_yaml(), language="yaml")
-    with st.expander("Tokenizer report: can the models read each language?", expanded=False):
-        if dataset is None:
-            st.caption("Needs local data (the report samples texts per language).")
-        elif st.toggle("Compute the tokenizer report", key="lab_tok_on", value=True):
-            with st.spinner("Tokenizing a sample per language…"):
-                key = (
-                    cfg.teacher,
-                    cfg.student,
-                    data_path,
-                    _mtime(data_path),
-                    cfg.data.source_language,
-                    tuple(cfg.data.target_languages),
-                    cfg.data.max_length,
-                )
-                report = _tok_report(key, cfg, dataset)
-            st.dataframe(
-                report.frame,
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "unknown-token rate": st.column_config.NumberColumn(format="percent"),
-                    "truncated": st.column_config.NumberColumn(
-                        format="percent",
-                        help=f"share of texts longer than {cfg.data.max_length} tokens",
-                    ),
-                    "tokens per word": st.column_config.NumberColumn(format="%.2f"),
-                    "chars per token": st.column_config.NumberColumn(format="%.2f"),
-                },
-            )
-            for note in report.notes:
-                st.caption(note)
+    _before_launch(cfg, data_path, dataset)
 
     busy = L.busy_reason(C.runs_dir(), cfg.train.device)
     if busy:
