@@ -283,8 +283,7 @@ def cmd_app(args) -> int:
         "true",
     ]
     env = dict(os.environ)
-    if args.runs_dir:
-        env["XKD_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    env["XKD_RUNS_DIR"] = str(_runs_dir(args).resolve())  # the caller's runs/, not the repo's
     if args.demo:
         env["XKD_APP_DEMO"] = "1"
     return subprocess.call(cmd, cwd=app.parent, env=env)

@@ -20,6 +20,7 @@ import torch
 
 from xkd.config import RunConfig
 from xkd.errors import ConfigError, DataError, ResourceError, XKDError
+from xkd.runs.folder import utc_now
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import Examples, kd_examples, label_index, source_examples
 
@@ -47,7 +48,9 @@ class RunWriter(Callback):
 
     def on_phase(self, phase, total_steps):
         self.phase = phase
-        self.folder.write_status("running", phase=phase, step=0, total_steps=total_steps)
+        self.folder.write_status(
+            "running", phase=phase, step=0, total_steps=total_steps, phase_started=utc_now()
+        )
 
     def on_step(self, phase, step, total_steps, logs):
         now = time.monotonic()
