@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from xkd.errors import ConfigError
+
+from .base import DistillLoss, KDInputs, ModelDims
 
 LayerMap = str | list[tuple[int, int]]
 
@@ -218,3 +220,36 @@ def zero_from(*tensors: torch.Tensor) -> torch.Tensor:
     for t in tensors[1:]:
         total = total + t.sum() * 0.0
     return total
+
+
+class PooledEmbeddingLoss(DistillLoss):
+    """Shared shape of losses on sentence embeddings: ``distance(W s, t)``.
+
+    Subclasses set ``distance`` (a pure function ``(student_pooled, teacher_pooled, W)``).
+    ``projection``: learn ``W`` (``[Ht, Hs]``) when the widths differ (default true); false
+    requires equal widths.
+    """
+
+    needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
+
+    def __init__(self, projection: bool = True) -> None:
+        super().__init__()
+        self.projection = check_bool(self.name, "projection", projection)
+        self._ready = False
+
+    def setup(self, student: ModelDims, teacher: ModelDims) -> None:
+        self.proj = make_projection(
+            self.name,
+            student.hidden_size,
+            teacher.hidden_size,
+            enabled=self.projection,
+            always=False,
+        )
+        self._ready = True
+
+    def forward(self, inputs: KDInputs) -> torch.Tensor:
+        if not self._ready:
+            raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
+        s = require(inputs.student_pooled, self.name, "student_pooled")
+        t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
+        return type(self).distance(s, t, None if self.proj is None else self.proj.weight)

@@ -19,8 +19,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ._common import check_bool, make_projection, project, require
-from .base import DistillLoss, KDInputs, ModelDims
+from ._common import PooledEmbeddingLoss, project
 
 
 def cosine_distance(
@@ -31,7 +30,7 @@ def cosine_distance(
     return (1.0 - F.cosine_similarity(s, teacher_pooled.float(), dim=-1)).mean()
 
 
-class CosineLoss(DistillLoss):
+class CosineLoss(PooledEmbeddingLoss):
     """``1 - cos(W student_pooled, teacher_pooled)``, mean over the batch.
 
     Args:
@@ -43,24 +42,4 @@ class CosineLoss(DistillLoss):
     description: ClassVar[str] = "1 - cosine(student, teacher) sentence embeddings"
     needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
 
-    def __init__(self, projection: bool = True) -> None:
-        super().__init__()
-        self.projection = check_bool(self.name, "projection", projection)
-        self._ready = False
-
-    def setup(self, student: ModelDims, teacher: ModelDims) -> None:
-        self.proj = make_projection(
-            self.name,
-            student.hidden_size,
-            teacher.hidden_size,
-            enabled=self.projection,
-            always=False,
-        )
-        self._ready = True
-
-    def forward(self, inputs: KDInputs) -> torch.Tensor:
-        if not self._ready:
-            raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
-        s = require(inputs.student_pooled, self.name, "student_pooled")
-        t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
-        return cosine_distance(s, t, None if self.proj is None else self.proj.weight)
+    distance = staticmethod(cosine_distance)

@@ -29,8 +29,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ._common import check_bool, make_projection, project, require
-from .base import DistillLoss, KDInputs, ModelDims
+from ._common import PooledEmbeddingLoss, project
 
 
 def parallel_mse(
@@ -48,7 +47,7 @@ def embedding_mse(
     return F.mse_loss(project(student_pooled.float(), weight), teacher_pooled.float())
 
 
-class ParallelMSELoss(DistillLoss):
+class ParallelMSELoss(PooledEmbeddingLoss):
     """Reimers & Gurevych (2020) multilingual distillation: ``MSE(W S(x), T(src))`` per row.
 
     Args:
@@ -60,24 +59,4 @@ class ParallelMSELoss(DistillLoss):
     description: ClassVar[str] = "MSE of student(src|tgt) to teacher(src) embeddings (Reimers 2020)"
     needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
 
-    def __init__(self, projection: bool = True) -> None:
-        super().__init__()
-        self.projection = check_bool(self.name, "projection", projection)
-        self._ready = False
-
-    def setup(self, student: ModelDims, teacher: ModelDims) -> None:
-        self.proj = make_projection(
-            self.name,
-            student.hidden_size,
-            teacher.hidden_size,
-            enabled=self.projection,
-            always=False,
-        )
-        self._ready = True
-
-    def forward(self, inputs: KDInputs) -> torch.Tensor:
-        if not self._ready:
-            raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
-        s = require(inputs.student_pooled, self.name, "student_pooled")
-        t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
-        return embedding_mse(s, t, None if self.proj is None else self.proj.weight)
+    distance = staticmethod(embedding_mse)
