@@ -785,7 +785,7 @@ def test_second_run_on_a_busy_device_is_refused(tmp_path, capsys, tiny_teacher_d
 @pytest.mark.slow
 def test_two_launches_at_once_one_refused_then_wait_queues(tmp_path, tiny_teacher_dir, tiny_csv):
     runs = tmp_path / "runs"
-    config = _kill_config(tmp_path, tiny_teacher_dir, tiny_csv, epochs=30)
+    config = _kill_config(tmp_path, tiny_teacher_dir, tiny_csv, epochs=10)
     env = subprocess_env(tmp_path)
     cmd = [
         sys.executable,
