@@ -286,10 +286,30 @@ def test_eval_every_logs_dev_accuracy_per_language(tiny_teacher_dir, tmp_path):
     frame.loc[frame.index % 5 == 0, "split"] = "dev"
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
-    sets = tiny_overrides(tiny_teacher_dir, path, **{"train.eval_every": 2, "train.epochs": 1, "baseline": "false"})
-    args = ["train", "--runs-dir", str(tmp_path / "runs"), "--quiet"] + [x for s in sets for x in ("--set", s)]
+    sets = tiny_overrides(
+        tiny_teacher_dir, path, **{"train.eval_every": 2, "train.epochs": 1, "baseline": "false"}
+    )
+    args = ["train", "--runs-dir", str(tmp_path / "runs"), "--quiet"] + [
+        x for s in sets for x in ("--set", s)
+    ]
     assert main(args) == 0
     metrics = next((tmp_path / "runs").glob("*/metrics.jsonl")).read_text().splitlines()
     evals = [json.loads(line) for line in metrics if "eval_it_accuracy" in line]
     assert evals and all(0 <= r["eval_en_accuracy"] <= 1 for r in evals)
     assert [r["step"] for r in evals] == list(range(2, 2 * len(evals) + 1, 2))
+
+
+def test_resume_falls_back_to_the_previous_checkpoint_after_a_kill_mid_swap(tmp_path):
+    from xkd.train.loop import latest_checkpoint
+
+    ckpt = tmp_path / "student"
+    old = tmp_path / "student.old"
+    old.mkdir()
+    for name in ("state.json", "objective.safetensors"):
+        (old / name).write_text("x")
+    assert latest_checkpoint(ckpt) == old  # killed between the two renames
+    ckpt.mkdir()
+    (ckpt / "state.json").write_text("x")
+    assert latest_checkpoint(ckpt) == old  # a half-written folder is not used
+    (ckpt / "objective.safetensors").write_text("x")
+    assert latest_checkpoint(ckpt) == ckpt

@@ -266,6 +266,14 @@ def _untie(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def latest_checkpoint(path: Path) -> Path | None:
+    """The checkpoint to resume from: ``path``, or ``path.old`` if a kill hit mid-swap."""
+    for candidate in (path, path.with_name(path.name + ".old")):
+        if (candidate / "state.json").exists() and (candidate / "objective.safetensors").exists():
+            return candidate
+    return None
+
+
 def load_checkpoint(path: Path, objective: nn.Module, optimizer, scheduler) -> TrainState:
     from safetensors.torch import load_file
 
@@ -304,8 +312,9 @@ def train_model(
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
     ckpt = checkpoint_dir / phase if checkpoint_dir is not None else None
-    if resume and ckpt is not None and (ckpt / "state.json").exists():
-        state = load_checkpoint(ckpt, objective, optimizer, scheduler)
+    found = latest_checkpoint(ckpt) if resume and ckpt is not None else None
+    if found is not None:
+        state = load_checkpoint(found, objective, optimizer, scheduler)
         state.total_steps = total
     model, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
     lengths = [len(x) for x in data.input_ids]
