@@ -50,10 +50,15 @@ format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install  ## run every benchmark (prints name=value lines, writes benchmarks/results/)
+BENCH_STAMP := $(VENV)/.xkd-bench
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## run every benchmark (prints name=value lines, writes benchmarks/results/)
 	$(PY) -m benchmarks
 
-bench-quick: install  ## short smoke version of the benchmarks
+bench-quick: $(BENCH_STAMP)  ## short smoke version of the benchmarks (CI runs it)
 	$(PY) -m benchmarks --quick
 
 clean:  ## remove caches (keeps runs/ and .venv)
