@@ -157,3 +157,18 @@ def test_cached_projection_hits(tmp_path, monkeypatch):
     P.cached_projection("run1/student", x, tmp_path, "pca")
     assert len(calls) == 3
     assert len(list(tmp_path.glob("*.parquet"))) == 3
+
+
+def test_exact_cosine_knn_matches_brute_force():
+    from xkd.evaluate.projection import exact_cosine_knn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 8))
+    x[7] = x[3]  # a duplicate: each must still list itself first
+    idx, dist = exact_cosine_knn(x, 5, block=16)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = xn @ xn.T
+    for i in range(50):
+        assert idx[i, 0] == i and dist[i, 0] < 1e-6
+        expected = np.sort(1 - sim[i])[:5]
+        np.testing.assert_allclose(np.sort(dist[i]), np.maximum(expected, 0), atol=1e-5)
