@@ -233,6 +233,25 @@ def compare(samples: dict[str, list[float]], num: str, den: str) -> dict[str, An
     }
 
 
+def padding_ratio(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
+    """Tokens computed (each batch padded to its longest row) / real tokens, over ``batches``."""
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)
+    real = sum(lengths[i] for b in batches for i in b)
+    return ratio(padded, real)
+
+
+def random_batches(n: int, size: int, seed: int, epochs: int = 1) -> list[list[int]]:
+    """Shuffled consecutive batches (what a plain shuffling DataLoader does), ``epochs`` times."""
+    import random
+
+    out = []
+    for e in range(epochs):
+        order = list(range(n))
+        random.Random(seed * 1000 + e).shuffle(order)
+        out += [order[i : i + size] for i in range(0, n, size)]
+    return out
+
+
 class Stopwatch:
     """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
 

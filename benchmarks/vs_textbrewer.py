@@ -26,7 +26,16 @@ import time
 from pathlib import Path
 
 from benchmarks import kdsetup
-from benchmarks.common import Context, Figure, abba_order, median, ratio, skipped
+from benchmarks.common import (
+    Context,
+    Figure,
+    abba_order,
+    median,
+    padding_ratio,
+    random_batches,
+    ratio,
+    skipped,
+)
 
 NAME = "vs_textbrewer"
 FIGURES = (NAME,)
@@ -199,6 +208,22 @@ def run(ctx: Context) -> list[Figure]:
         teacher.eval()
         return {"seconds": seconds, "steps": total, "model": student}
 
+    from xkd.train.loop import epoch_batches
+
+    lens = [
+        len(x)
+        for x in setup.teacher.tokenizer(rows.student_texts, truncation=True, max_length=max_len)[
+            "input_ids"
+        ]
+    ]
+    padding = {
+        "xkd_length_grouped": padding_ratio(
+            lens, [b for e in range(epochs) for b in epoch_batches(lens, batch_size, seed, e)]
+        ),
+        "textbrewer_shuffled_estimate": padding_ratio(
+            lens, random_batches(len(lens), batch_size, seed, epochs)
+        ),
+    }
     sides = {"xkd": xkd_run} | ({"textbrewer": tb_run} if ok else {})
     runs: dict[str, list[dict]] = {k: [] for k in sides}
     models = {}
@@ -235,6 +260,7 @@ def run(ctx: Context) -> list[Figure]:
         "runs": runs,
         "xkd_texts_per_s": n_texts / xkd_s,
         "accuracy_percent": acc,
+        "padded_tokens_per_real_token": padding,
         "loss": f"xkd kl(T={TEMPERATURE}) x1 | TextBrewer ce(T={TEMPERATURE}) x T^2",
         "textbrewer": why,
     }

@@ -30,6 +30,15 @@ def test_median_and_ratio_helpers():
     assert common.quantiles([]) == {"n": 0}
 
 
+def test_padding_ratio_and_random_batches():
+    assert common.padding_ratio([1, 2, 3, 4], [[0, 3], [1, 2]]) == pytest.approx(1.4)
+    assert common.padding_ratio([5, 5], [[0, 1]]) == 1.0
+    batches = common.random_batches(5, 2, seed=0, epochs=2)
+    assert [len(b) for b in batches] == [2, 2, 1, 2, 2, 1]
+    assert sorted(i for b in batches[:3] for i in b) == list(range(5))  # each epoch: all rows once
+    assert batches == common.random_batches(5, 2, seed=0, epochs=2)  # deterministic
+
+
 def test_abba_order_alternates():
     assert common.abba_order(["a", "b"], 0) == ["a", "b"]
     assert common.abba_order(["a", "b"], 1) == ["b", "a"]
