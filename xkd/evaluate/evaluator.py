@@ -25,7 +25,7 @@ class EvalResult:
     predictions: pd.DataFrame
 
 
-def _student_outputs(
+def model_outputs(
     model, texts: list[str], max_length: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits, pooled) of ``model`` on ``texts`` in length-sorted batches, original order kept."""
@@ -54,10 +54,10 @@ def throughput(
     texts = texts[: max(batch_size * 4, 1)]
     if not texts:
         return float("nan")
-    _student_outputs(model, texts[:batch_size], max_length, batch_size)  # warm-up
+    model_outputs(model, texts[:batch_size], max_length, batch_size)  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
-        _student_outputs(model, texts, max_length, batch_size)
+        model_outputs(model, texts, max_length, batch_size)
     return len(texts) * repeats / (time.perf_counter() - start)
 
 
@@ -98,7 +98,7 @@ def evaluate(
     t_logits = cache.logits[ids].numpy() if cache.logits is not None else None
     t_pooled = cache.pooled[ids].numpy()
     models = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
-    outs = {name: _student_outputs(m, texts, max_length) for name, m in models.items()}
+    outs = {name: model_outputs(m, texts, max_length) for name, m in models.items()}
     index = {name: i for i, name in enumerate(labels)}
     y_all = np.array([index.get(x, -1) if isinstance(x, str) else -1 for x in rows["label"]])
 

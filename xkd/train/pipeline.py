@@ -70,7 +70,6 @@ class RunWriter(Callback):
 class Prepared:
     dataset: Any
     targets: list[str]
-    losses: dict
     teacher: Any
     cache: Any
     kd: Examples
@@ -171,9 +170,8 @@ def fit_teacher_head(
     return {"teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
 
 
-def prepare(
-    cfg: RunConfig, callbacks: Callback, run_dir: Path | None = None, resume: bool = False
-) -> Prepared:
+def prepare(cfg: RunConfig, callbacks: Callback) -> Prepared:
+    """Load and check the data and the teacher; build the training rows."""
     from xkd.data import load_data
     from xkd.models import load_model
 
@@ -198,7 +196,7 @@ def prepare(
             f"teacher '{cfg.teacher}' has a head for labels {list(teacher.labels)}, but the data has "
             f"{list(ds.labels)}; use a teacher without a head (one is fitted) or matching data"
         )
-    return Prepared(ds, targets, {}, teacher, None, kd, source)
+    return Prepared(ds, targets, teacher, None, kd, source)
 
 
 def _eval_texts(frame, languages: list[str]) -> list[str]:
@@ -215,7 +213,8 @@ def teacher_phase(
     info: dict = {}
     needs_head = p.teacher.head is None
     frame = p.dataset.frame
-    dev = _dev_examples(cfg, p)
+    src = cfg.data.source_language
+    dev = dev_examples_by_language(frame, p.dataset.labels, [src]).get(src)
     if needs_head and cfg.model.teacher_freeze != "head":
         from xkd.losses import build_loss
         from xkd.models import freeze
@@ -251,25 +250,6 @@ def teacher_phase(
     return info
 
 
-def _dev_examples(cfg: RunConfig, p: Prepared) -> Examples | None:
-    frame = p.dataset.frame
-    rows = frame[
-        (frame["language"] == cfg.data.source_language)
-        & (frame["split"] == "dev")
-        & frame["label"].notna()
-    ]
-    if rows.empty:
-        return None
-    index = label_index(p.dataset.labels)
-    texts = rows["text"].tolist()
-    return Examples(
-        texts,
-        list(texts),
-        [index[x] for x in rows["label"]],
-        [cfg.data.source_language] * len(texts),
-    )
-
-
 def dev_examples_by_language(frame, labels: list[str], languages: list[str]) -> dict[str, Examples]:
     """Labelled dev rows per language (for evaluation during training)."""
     index = label_index(labels)
@@ -288,12 +268,12 @@ def dev_examples_by_language(frame, labels: list[str], languages: list[str]) -> 
 
 def dev_accuracy_fn(student, dev: dict[str, Examples], max_length: int):
     """A callable giving ``{eval_<lang>_accuracy: ...}`` of ``student`` on dev rows."""
-    from xkd.evaluate.evaluator import _student_outputs
+    from xkd.evaluate.evaluator import model_outputs
 
     def run() -> dict:
         out = {}
         for lang, ex in dev.items():
-            logits, _ = _student_outputs(student, ex.student_texts, max_length)
+            logits, _ = model_outputs(student, ex.student_texts, max_length)
             out[f"eval_{lang}_accuracy"] = round(
                 float((logits.argmax(1) == np.array(ex.labels)).mean()), 4
             )
@@ -373,7 +353,7 @@ def run_experiment(
     try:
         set_seed(cfg.train.seed)
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        p = prepare(cfg, cb, run_dir, resume)
+        p = prepare(cfg, cb)
         timings["load"] = time.perf_counter() - t0
         result = _run_phases(cfg, p, folder, run_dir, resume, cb, timings)
         if result is None:
