@@ -215,8 +215,12 @@ def test_runs_eval_export_commands(finished_run, tmp_path, capsys):
     assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["run_id"] == run.name and listed[0]["state"] == "finished"
+    before = json.loads((run / "eval.json").read_text())
     assert main(["eval", run.name, "--runs-dir", str(runs), "--json"]) == 0
-    assert "languages" in json.loads(capsys.readouterr().out)
+    again = json.loads(capsys.readouterr().out)
+    for lang, entry in before["languages"].items():  # same models, same data: same numbers
+        for model in ("teacher", "student", "baseline"):
+            assert again["languages"][lang][model]["accuracy"] == entry[model]["accuracy"]
     assert main(["export", run.name, str(tmp_path / "out"), "--runs-dir", str(runs)]) == 0
     assert (tmp_path / "out" / "xkd_config.json").exists()
 

@@ -174,7 +174,7 @@ def cmd_eval(args) -> int:
     from xkd.models import load_model
     from xkd.runs import RunFolder
     from xkd.train.cache import TeacherCache
-    from xkd.train.pipeline import resolve_targets, write_tables
+    from xkd.train.pipeline import CACHE_FILE, resolve_targets, write_tables
 
     _quiet_transformers()
     run_dir = _find_run(_runs_dir(args), args.run)
@@ -191,6 +191,8 @@ def cmd_eval(args) -> int:
     student = load_model(str(run_dir / "student"))
     baseline = load_model(str(run_dir / "baseline")) if (run_dir / "baseline").is_dir() else None
     cache = TeacherCache(teacher, max_length=cfg.data.max_length)
+    # reuse the run's cached teacher embeddings: the teacher's encoder never re-runs on a text
+    cache.load(run_dir / CACHE_FILE, ds.frame["text"].tolist())
     res = evaluate(
         frame=ds.frame,
         labels=ds.labels,
