@@ -7,6 +7,7 @@ shared machine (other processes on the same cores, frequency changes) hits both 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -250,6 +251,40 @@ def random_batches(n: int, size: int, seed: int, epochs: int = 1) -> list[list[i
         random.Random(seed * 1000 + e).shuffle(order)
         out += [order[i : i + size] for i in range(0, n, size)]
     return out
+
+
+@contextlib.contextmanager
+def recording_adamw(seen: dict):
+    """Inside the block, ``torch.optim.AdamW(...)`` records its keyword arguments in ``seen``.
+
+    Lets a benchmark give its reference side the optimizer settings xkd's loop really uses
+    (``fused``/``foreach``...), whatever they are. The recording class is a plain subclass:
+    behaviour is unchanged.
+    """
+    import torch
+
+    original = torch.optim.AdamW
+
+    class RecordingAdamW(original):
+        def __init__(self, params, *args, **kwargs):
+            seen.update(kwargs)
+            super().__init__(params, *args, **kwargs)
+
+    torch.optim.AdamW = RecordingAdamW
+    try:
+        yield seen
+    finally:
+        torch.optim.AdamW = original
+
+
+def same_adamw(params, seen: dict, lr: float, weight_decay: float):
+    """An AdamW with the implementation switches (fused/foreach) recorded in ``seen``."""
+    import torch
+
+    kw = {k: v for k, v in seen.items() if k in ("fused", "foreach", "capturable")}
+    return torch.optim.AdamW(
+        params, lr=lr, weight_decay=seen.get("weight_decay", weight_decay), **kw
+    )
 
 
 class Stopwatch:

@@ -39,6 +39,23 @@ def test_padding_ratio_and_random_batches():
     assert batches == common.random_batches(5, 2, seed=0, epochs=2)  # deterministic
 
 
+def test_recording_adamw_gives_the_reference_side_the_same_settings():
+    import torch
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    seen: dict = {}
+    with common.recording_adamw(seen):
+        opt = torch.optim.AdamW(params, lr=0.1, weight_decay=0.5, foreach=False)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert torch.optim.AdamW.__name__ == "AdamW"  # restored after the block
+    assert seen == {"lr": 0.1, "weight_decay": 0.5, "foreach": False}
+    ref = common.same_adamw(params, seen, lr=0.2, weight_decay=0.0)
+    group = ref.param_groups[0]
+    assert group["lr"] == 0.2 and group["weight_decay"] == 0.5 and group["foreach"] is False
+    default = common.same_adamw(params, {}, lr=0.2, weight_decay=0.01)
+    assert default.param_groups[0]["weight_decay"] == 0.01
+
+
 def test_abba_order_alternates():
     assert common.abba_order(["a", "b"], 0) == ["a", "b"]
     assert common.abba_order(["a", "b"], 1) == ["b", "a"]
