@@ -77,7 +77,7 @@ def run(ctx: Context) -> list[Figure]:
     )
     lengths = [len(x) for x in data.input_ids]
     batch_size = setup.cfg.train.batch_size
-    steps = 10 if (ctx.quick or ctx.tiny) else 40
+    steps = 10 if ctx.tiny else (16 if ctx.quick else 40)
     seed = setup.cfg.train.seed
     lr = setup.cfg.train.lr
     batches = epoch_batches(lengths, batch_size, seed, 0)

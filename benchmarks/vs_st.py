@@ -348,7 +348,9 @@ def run(ctx: Context) -> list[Figure]:
     results = [run_dataset(ctx, *d) for d in datasets]
     xkd_total = sum(r["xkd_train_s"] for r in results)
     st_total = sum(r["st_train_s"] for r in results)
-    value = ratio(st_total, xkd_total)  # same texts on both sides: ratio of throughputs
+    overall = ratio(st_total, xkd_total)  # same texts on both sides: ratio of throughputs
+    # the figure is the worst dataset: the target must hold on each of them
+    value = min(r["throughput_ratio"] for r in results)
     gap = max(r["retrieval_gap_points"] for r in results)
     per = "; ".join(
         f"{Path(r['data']).name}: x{r['throughput_ratio']:.2f}, R@1 xkd {r['retrieval_at_1_points']['xkd']['mean']:.1f}"
@@ -358,8 +360,8 @@ def run(ctx: Context) -> list[Figure]:
     details = {
         "datasets": results,
         "sentence_transformers_version": sentence_transformers.__version__,
-        "value": "sum of ST training seconds / sum of xkd training seconds over the datasets "
-        "(the same texts on both sides, so = xkd texts/s / ST texts/s)",
+        "value": "the lowest per-dataset ratio xkd texts/s / ST texts/s (same texts both sides)",
+        "overall_ratio_all_datasets": overall,
         "sib200": sib_note or "included",
     }
     figs = [
@@ -368,7 +370,8 @@ def run(ctx: Context) -> list[Figure]:
             value,
             TARGET,
             ">=",
-            summary=f"xkd/ST training throughput ({per})" + (f" [{sib_note}]" if sib_note else ""),
+            summary=f"xkd/ST training throughput, worst dataset ({per})"
+            + (f" [{sib_note}]" if sib_note else ""),
             details=details,
             quick=ctx.quick,
         ),
