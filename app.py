@@ -14,8 +14,8 @@ from __future__ import annotations
 import streamlit as st
 
 from xkd.errors import XKDError
-from xkd.lab import launch as lab_launch
-from xkd.lab import rundata
+from xkd.app import launch as lab_launch
+from xkd.app import rundata
 
 st.set_page_config(page_title="xkd lab", page_icon=":material/school:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Streamlit glue shared by the pages: cached readers, the current run, empty states.
 
-Computation lives in :mod:`xkd.lab`; this module only adds Streamlit caching and the messages
+Computation lives in :mod:`xkd.app`; this module only adds Streamlit caching and the messages
 every page shows the same way. Cache keys include file modification times, so a run that
 finishes (or a re-evaluated one) is read again.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
-from xkd.lab import rundata
+from xkd.app import rundata
 
 PAGE_FILES = {
     "home": "pages/home.py",

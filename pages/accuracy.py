@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
-from xkd.lab import rundata, views
+from xkd.app import rundata, views
 
 C.ensure_router("accuracy")
 st.title("Accuracy")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages import _common as C
 from xkd.errors import XKDError
-from xkd.lab import views
+from xkd.app import views
 
 SYMBOLS = {"teacher": "circle", "student": "diamond", "baseline": "x"}
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3

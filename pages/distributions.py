@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
-from xkd.lab import views
+from xkd.app import views
 
 C.ensure_router("distributions")
 st.title("Distributions")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _common as C
-from xkd.lab import rundata, views
+from xkd.app import rundata, views
 
 C.ensure_router("home")
 st.title("xkd lab")

@@ -1,7 +1,7 @@
 """Lab: configure a run (data, languages, models, recipe, training), check it, launch it, watch it.
 
-The form builds a RunConfig through ``xkd.lab.launch.config_from_form`` (errors are shown, never
-raised); the estimate, the equivalent commands and the tokenizer report come from ``xkd.lab``.
+The form builds a RunConfig through ``xkd.app.launch.config_from_form`` (errors are shown, never
+raised); the estimate, the equivalent commands and the tokenizer report come from ``xkd.app``.
 Launching starts ``xkd train`` in a subprocess; the live view polls the run folder every 2 s.
 """
 
@@ -17,10 +17,10 @@ import streamlit as st
 from pages import _common as C
 from xkd.config import field_help
 from xkd.errors import XKDError
-from xkd.lab import estimate as lab_estimate
-from xkd.lab import launch as L
-from xkd.lab import rundata
-from xkd.lab import tokenizer_report as T
+from xkd.app import estimate as lab_estimate
+from xkd.app import launch as L
+from xkd.app import rundata
+from xkd.app import tokenizer_report as T
 from xkd.losses import LOSSES
 from xkd.presets import PRESETS, preset
 from xkd.runs import stop_run

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import _common as C
-from xkd.lab import losslab
+from xkd.app import losslab
 
 C.ensure_router("loss_lab")
 

@@ -8,8 +8,8 @@ import streamlit as st
 
 from pages import _common as C
 from xkd.errors import XKDError
-from xkd.lab import launch as L
-from xkd.lab import rundata, views
+from xkd.app import launch as L
+from xkd.app import rundata, views
 from xkd.runs import delete_run, stop_run
 
 C.ensure_router("runs")

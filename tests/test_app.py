@@ -2,7 +2,7 @@
 and the main widgets of each page (no exception may escape to the page).
 
 The finished run is a real tiny run trained once per session with ``xkd train`` on a random
-2-layer teacher; the running run is a fabricated folder (``xkd.lab.samples``) whose status names a
+2-layer teacher; the running run is a fabricated folder (``xkd.app.samples``) whose status names a
 live dummy process, with partial metrics and no eval.json.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from xkd.lab import rundata, samples
+from xkd.app import rundata, samples
 from xkd.runs import is_valid_run_id
 
 pytestmark = pytest.mark.app
@@ -332,7 +332,7 @@ def test_runs_page_compare_export_clone_delete(runs_dir, real_run):
 
 
 def test_demo_flag_launches_the_demo_once(runs_dir, monkeypatch):
-    import xkd.lab.launch as L
+    import xkd.app.launch as L
 
     calls = []
 

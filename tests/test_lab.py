@@ -1,4 +1,4 @@
-"""Unit tests of xkd.lab: loss lab, views, run data, estimate, tokenizer report, launch helpers."""
+"""Unit tests of xkd.app: loss lab, views, run data, estimate, tokenizer report, launch helpers."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from xkd.errors import ConfigError
-from xkd.lab import estimate as E
-from xkd.lab import launch as L
-from xkd.lab import losslab, rundata, samples, views
-from xkd.lab import tokenizer_report as T
+from xkd.app import estimate as E
+from xkd.app import launch as L
+from xkd.app import losslab, rundata, samples, views
+from xkd.app import tokenizer_report as T
 
 # ------------------------------------------------------------------------------ loss lab
 

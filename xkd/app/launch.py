@@ -307,7 +307,7 @@ def data_summary(path: str, columns: dict | None = None):
 
 
 def _device(device: str) -> str:
-    from xkd.lab.rundata import device_name
+    from xkd.app.rundata import device_name
 
     return device_name(device)
 
@@ -318,7 +318,7 @@ def busy_reason(runs_dir: str | os.PathLike, device: str = "auto") -> str | None
     A run holding the device lock, or a queued/running run in ``runs_dir`` set to the same
     device (between launch and taking the lock a run is queued without holding it).
     """
-    from xkd.lab.rundata import device_name
+    from xkd.app.rundata import device_name
     from xkd.runs import DeviceLock, list_runs
 
     dev = device_name(device)
