@@ -19,7 +19,6 @@ from xkd.losses import (
     DistillLoss,
     HiddenMSELoss,
     KDInputs,
-    ModelDims,
     build_loss,
 )
 from xkd.losses import loss_params as params_of
@@ -38,6 +37,7 @@ from xkd.losses.kl import kl_divergence
 from xkd.losses.mse_logits import mse_logits
 from xkd.losses.parallel_mse import embedding_mse, parallel_mse
 from xkd.losses.soft_ce import binary_soft_ce, soft_cross_entropy
+from xkd.models.dims import ModelDims
 
 LN3 = math.log(3.0)
 LN15 = math.log(1.5)

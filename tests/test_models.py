@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from xkd.errors import ConfigError, ModelError
-from xkd.losses.base import ModelDims
 from xkd.models import (
     XKDModel,
     build_student,
@@ -21,6 +20,7 @@ from xkd.models import (
     student_from_teacher,
     train_tokenizer,
 )
+from xkd.models.dims import ModelDims
 from xkd.models.testing import SAMPLE_TEXTS, tiny_model
 
 TEXTS = ["hello world", "Привет, как дела?", "今天天气很好。", "오늘 날씨가 좋네요."]

@@ -11,9 +11,10 @@ import inspect
 from typing import Any
 
 from xkd.errors import ConfigError
+from xkd.models.dims import ModelDims
 
 from .attention_kl import AttentionKLLoss
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 from .ce import CELoss
 from .cosine import CosineLoss
 from .focal_kd import FocalKDLoss

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from xkd.errors import ConfigError
+from xkd.models.dims import ModelDims
 
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 
 LayerMap = str | list[tuple[int, int]]
 

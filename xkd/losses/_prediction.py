@@ -16,9 +16,10 @@ from typing import ClassVar
 import torch
 
 from xkd.errors import ConfigError
+from xkd.models.dims import ModelDims
 
 from ._common import check_positive, check_unit, require
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 from .ce import hard_cross_entropy
 
 

@@ -30,9 +30,10 @@ from typing import Any, ClassVar
 import torch
 
 from xkd.errors import ConfigError
+from xkd.models.dims import ModelDims
 
 from ._common import check_layer_map, require_layer, resolve_layer_map, zero_from
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 
 EPS = 1e-12
 

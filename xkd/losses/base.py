@@ -13,6 +13,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from xkd.models.dims import ModelDims
+
 
 @dataclass
 class KDInputs:
@@ -39,16 +41,6 @@ class KDInputs:
     teacher_attentions: dict[int, torch.Tensor] = field(default_factory=dict)
     labels: torch.Tensor | None = None  # [B] long, -100 = no hard label for this row
     same_text: torch.Tensor | None = None  # [B] bool
-
-
-@dataclass(frozen=True)
-class ModelDims:
-    """Sizes a loss needs to build its learnable parts (projections, attention)."""
-
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_labels: int
 
 
 class DistillLoss(nn.Module):

@@ -18,8 +18,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from xkd.models.dims import ModelDims
+
 from ._common import require, zero_from
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 
 IGNORE = -100
 

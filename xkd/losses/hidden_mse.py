@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xkd.errors import ConfigError
+from xkd.models.dims import ModelDims
 
 from ._common import (
     check_bool,
@@ -68,7 +69,7 @@ from ._common import (
     require_layer,
     resolve_layer_map,
 )
-from .base import DistillLoss, KDInputs, ModelDims
+from .base import DistillLoss, KDInputs
 
 FEATURES = ("context", "output", "both")
 ALIGN = ("mean", "softmax", "attention")

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from xkd.errors import ConfigError, ModelError
-from xkd.losses.base import ModelDims
+from xkd.models.dims import ModelDims
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
