@@ -550,6 +550,75 @@ def test_check_data_unreadable_file(tmp_path):
     assert clean.ok and "No problems found." in clean.format()
 
 
+# -- header-only files: an error, for check_data, `xkd data check` and load_data ---------------
+HEADER_ONLY = {
+    "csv": "text,label,language\n",
+    "tsv": "text\tlabel\tlanguage\r\n\r\n",  # blank lines after the header are not rows
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HEADER_ONLY))
+def test_header_only_file_is_an_error(tmp_path, capsys, kind):
+    from xkd.cli import main
+
+    path = write(tmp_path / f"head.{kind}", HEADER_ONLY[kind])
+    with pytest.raises(DataError, match="has a header but no data rows") as e:
+        load_data(path)
+    assert e.value.file == str(path) and str(e.value).startswith(f"{path}: ")
+    assert "text, label, language" in str(e.value)
+    report = check_data(path)
+    assert not report.readable and report.errors == report.problems
+    assert len(report.errors) == 1 and "no data rows" in report.errors[0]
+    capsys.readouterr()
+    assert main(["data", "check", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "has a header but no data rows" in out and "xkd train refuses" in out
+
+
+def test_header_only_parquet_is_an_error(tmp_path):
+    path = tmp_path / "head.parquet"
+    pd.DataFrame(
+        {"text": pd.Series([], dtype=str), "language": pd.Series([], dtype=str)}
+    ).to_parquet(path)
+    with pytest.raises(DataError, match="has a schema but no data rows") as e:
+        load_data(path)
+    assert e.value.file == str(path)
+    assert check_data(path).errors
+
+
+def test_jsonl_without_records_is_an_error(tmp_path, capsys):
+    from xkd.cli import main
+
+    # JSONL has no header: a file without records is empty, which was already an error
+    path = write(tmp_path / "none.jsonl", "\n\n")
+    with pytest.raises(DataError, match="is empty") as e:
+        load_data(path)
+    assert e.value.file == str(path)
+    assert check_data(path).errors
+    capsys.readouterr()
+    assert main(["data", "check", str(path)]) == 2
+
+
+def test_header_only_file_in_a_folder_is_an_error(tmp_path, capsys):
+    from xkd.cli import main
+
+    root = _sib_folder(tmp_path / "sib")
+    empty = write(root / "deu" / "test.tsv", "index_id\tcategory\ttext\n")
+    with pytest.raises(DataError, match="has a header but no data rows") as e:
+        load_data(root)
+    assert e.value.file == str(empty)
+    report = check_data(root)  # the other files are still read and counted
+    assert report.languages == ["deu", "eng"] and report.n_rows == 6
+    assert [p for p in report.errors if str(empty) in p and "no data rows" in p]
+    capsys.readouterr()
+    assert main(["data", "check", str(root)]) == 2
+    assert f"error: {empty}: has a header but no data rows" in capsys.readouterr().out
+    # a text-labels layout file without lines is empty, an error as before
+    write(tmp_path / "tl" / "en" / "train_text.txt", "\n")
+    with pytest.raises(DataError, match="empty"):
+        load_data(tmp_path / "tl")
+
+
 def test_import_is_light():
     code = (
         "import sys, xkd.data; assert 'pandas' not in sys.modules; "

@@ -1,7 +1,7 @@
 """Fuzzing the data loaders: random bytes and random rows in every supported format.
 
-Whatever comes in, ``load_data`` returns a valid ``TextDataset`` or raises an ``XKDError``
-(a ``DataError`` naming the file), and ``check_data`` returns a report or raises an
+Whatever comes in, ``load_data`` returns a valid, non-empty ``TextDataset`` or raises an
+``XKDError`` (a ``DataError`` naming the file), and ``check_data`` returns a report or raises an
 ``XKDError``; never any other exception. Bounded so the whole module runs in seconds.
 """
 
@@ -98,7 +98,9 @@ def load_or_error(path: str | Path) -> None:
         event(f"refused: {type(e).__name__}")
     else:
         check_dataset(ds)
-        event("loaded" if len(ds) else "loaded, empty")
+        # a file or folder without data rows (a header alone, say) is refused, never loaded
+        assert len(ds), f"{path} loaded with no rows"
+        event("loaded")
     try:
         report = check_data(path)
     except XKDError as e:

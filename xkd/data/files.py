@@ -262,6 +262,15 @@ def _with_ignored(
     return frame
 
 
+def no_rows_error(header: Sequence[str], file: str, what: str = "a header") -> DataError:
+    """The error for a file that names its columns but holds no rows (training refuses it)."""
+    return DataError(
+        f"has {what} but no data rows (columns: {', '.join(header) or 'none'}); add the rows, "
+        "or leave this file out.",
+        file=file,
+    )
+
+
 def _check_header(header: Sequence[str], file: str) -> None:
     seen = set()
     for name in header:
@@ -284,6 +293,8 @@ def read_delimited(
     header, records = (parse_tsv if delimiter == "\t" else parse_csv)(text, file)
     _check_header(header, file)
     mapping = resolve_columns(header, columns, file, defaults, required)
+    if not records:
+        raise no_rows_error(header, file)
     return _records_frame(header, records, mapping, file)
 
 
@@ -351,6 +362,8 @@ def read_parquet(path: str | os.PathLike, columns: Mapping[str, str] | None = No
     except Exception as e:  # pyarrow raises ArrowInvalid, OSError, ...
         raise DataError(f"cannot be read as Parquet: {e}", file=file) from None
     n = table.num_rows
+    if n == 0:
+        raise no_rows_error(found, file, what="a schema")
     data = {
         schema: pd.Series(table.column(col).to_pylist(), dtype=object)
         for schema, col in mapping.items()
