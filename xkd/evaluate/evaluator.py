@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from xkd.evaluate import metrics as M
+from xkd.evaluate.headline import Headline
 
 
 @dataclass
@@ -131,7 +132,7 @@ def evaluate(
         "pair_cosine": pair_cos,
         "agreement": {k: v["agreement"] for k, v in per_lang.items() if "agreement" in v},
         "kl": {k: v["kl"] for k, v in per_lang.items() if "kl" in v},
-        "summary": headline(per_lang, source_language),
+        "headline": Headline.compute(per_lang, source_language).to_dict(),
         "sizes": sizes or {},
     }
     if measure_speed:
@@ -180,27 +181,3 @@ def _alignment(rows, source, targets, t_pooled, pooled_by_model) -> tuple[dict, 
             retrieval[lang][name] = M.retrieval_at_1(emb[s_idx], emb[t_idx])
             pair_cos[lang][name] = M.pair_cosine(emb[s_idx], emb[t_idx])
     return retrieval, pair_cos
-
-
-def headline(per_lang: dict, source: str) -> dict:
-    """Mean target accuracy per model, KD gain over the baseline, and share of teacher kept."""
-    targets = [lang for lang in per_lang if lang != source]
-    out: dict = {}
-    for model in ("teacher", "student", "baseline"):
-        vals = [per_lang[lang][model]["accuracy"] for lang in targets if model in per_lang[lang]]
-        if vals:
-            out[f"{model}_target_accuracy"] = float(np.mean(vals))
-    if "student_target_accuracy" in out and "baseline_target_accuracy" in out:
-        out["kd_gain"] = out["student_target_accuracy"] - out["baseline_target_accuracy"]
-    src = per_lang.get(source, {})
-    if "teacher" in src and "student" in src and src["teacher"]["accuracy"] > 0:
-        out["source_kept"] = src["student"]["accuracy"] / src["teacher"]["accuracy"]
-    beats = [
-        per_lang[lang]["student"]["accuracy"] > per_lang[lang]["prior"]
-        for lang in targets
-        if "student" in per_lang[lang]
-    ]
-    if beats:
-        out["targets_above_prior"] = int(sum(beats))
-        out["n_targets"] = len(beats)
-    return out

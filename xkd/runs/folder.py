@@ -9,8 +9,13 @@ Layout::
     embeddings.parquet   pooled embeddings for the app's projections
     predictions.parquet  per-example predictions
     env.json             versions and hardware (never secrets)
-    student/ baseline/ checkpoints/
+    teacher/ student/ baseline/   save_pretrained folders of the three models
+    checkpoints/<phase>/ resumable training state
+    cache/teacher.safetensors     the teacher's cached outputs; cache/ also holds projections
     logs/run.log         tracebacks and notes; logs/process.log is the subprocess output
+
+:class:`RunFolder` owns every one of these paths: no other module joins run-folder path strings.
+The records inside are declared in :mod:`xkd.runs.schema`.
 
 Every whole-file write goes to a temp file in the same folder, is fsynced, then moved into
 place with ``os.replace``, so a reader sees the old or the new file, never half of one.
@@ -30,6 +35,8 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from xkd.runs.schema import FORMAT, check_eval, check_status_fields
 
 try:  # POSIX only; on other systems status writes are simply not serialised
     import fcntl
@@ -257,17 +264,38 @@ class RunFolder:
     def env_path(self) -> Path:
         return self.path / "env.json"
 
+    #: the models a run saves, as ``save_pretrained`` folders
+    MODELS = ("teacher", "student", "baseline")
+
+    def model_dir(self, role: str) -> Path:
+        """``teacher/``, ``student/`` or ``baseline/``."""
+        if role not in self.MODELS:
+            raise ValueError(
+                f"unknown model role {role!r}; expected one of {', '.join(self.MODELS)}"
+            )
+        return self.path / role
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.model_dir("teacher")
+
     @property
     def student_dir(self) -> Path:
-        return self.path / "student"
+        return self.model_dir("student")
 
     @property
     def baseline_dir(self) -> Path:
-        return self.path / "baseline"
+        return self.model_dir("baseline")
 
     @property
     def checkpoints_dir(self) -> Path:
+        """``checkpoints/``: one sub-folder per training phase."""
         return self.path / "checkpoints"
+
+    @property
+    def teacher_cache_path(self) -> Path:
+        """``cache/teacher.safetensors``: the teacher's outputs, computed once per text."""
+        return self.cache_dir / "teacher.safetensors"
 
     @property
     def logs_dir(self) -> Path:
@@ -353,6 +381,7 @@ class RunFolder:
         """
         if state is not None and state not in STATES:
             raise ValueError(f"unknown run state {state!r}; expected one of {', '.join(STATES)}")
+        check_status_fields(fields)
         with self._status_lock():
             status = self._load_status()
             if "pid" in fields and "pid_create_time" not in fields:
@@ -458,8 +487,21 @@ class RunFolder:
 
     # ------------------------------------------------------------------ eval
     def write_eval(self, result: dict) -> None:
-        """Write ``eval.json`` atomically."""
+        """Write ``eval.json`` atomically, stamped with the current format; its fields are
+        checked against :data:`xkd.runs.schema.EVAL_FIELDS` (it must carry a headline)."""
+        result = {"format": FORMAT} | {k: v for k, v in result.items() if k != "format"}
+        check_eval(result)
         atomic_write_json(self.eval_path, result)
+
+    def write_tables(self, *, embeddings, predictions) -> None:
+        """Write ``embeddings.parquet`` and ``predictions.parquet`` (pandas frames) atomically."""
+        for path, frame in (
+            (self.embeddings_path, embeddings),
+            (self.predictions_path, predictions),
+        ):
+            tmp = path.with_name(f".{path.name}.tmp")
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
 
     def read_eval(self) -> dict | None:
         """``eval.json`` as a dict, or ``None`` when missing or unreadable."""

@@ -124,3 +124,47 @@ def kd_examples(
     if cfg.unlabeled_targets and targets:
         out.extend(unlabeled_examples(frame, cfg, targets, seed))
     return out
+
+
+def resolve_targets(data: DataConfig, languages: list[str]) -> list[str]:
+    """The target languages of a run: ``data.target_languages``, or every language of the data
+    except the source; refuses languages the data does not have."""
+    src = data.source_language
+    if src not in languages:
+        raise DataError(
+            f"source language '{src}' is not in the data; languages found: {', '.join(languages)}",
+            field="data.source_language",
+        )
+    targets = data.target_languages or [lang for lang in languages if lang != src]
+    missing = [t for t in targets if t not in languages]
+    if missing:
+        raise DataError(
+            f"target language(s) {', '.join(missing)} not in the data; languages found: "
+            f"{', '.join(languages)}",
+            field="data.target_languages",
+        )
+    return targets
+
+
+def dev_examples(
+    frame: pd.DataFrame, labels: list[str], languages: list[str]
+) -> dict[str, Examples]:
+    """Labelled ``dev`` rows per language (dev accuracy during training, teacher head fitting)."""
+    index = label_index(labels)
+    out = {}
+    for lang in languages:
+        rows = frame[
+            (frame["language"] == lang) & (frame["split"] == "dev") & frame["label"].notna()
+        ]
+        if len(rows):
+            texts = rows["text"].tolist()
+            out[lang] = Examples(
+                texts, list(texts), [index[x] for x in rows["label"]], [lang] * len(texts)
+            )
+    return out
+
+
+def eval_texts(frame: pd.DataFrame, languages: list[str]) -> list[str]:
+    """Texts of the ``dev`` and ``test`` rows of ``languages`` (what evaluation reads)."""
+    rows = frame[frame["split"].isin(["dev", "test"]) & frame["language"].isin(languages)]
+    return rows["text"].tolist()

@@ -349,19 +349,27 @@ def train_model(
             logs: dict[str, Any] = {}
             if state.step % max(1, cfg.log_every) == 0 or state.step == total:
                 logs = {k: v / n_running for k, v in running.items()}
-                record = {
+                record = {  # a "train" record of metrics.jsonl (xkd/runs/schema.py)
+                    "kind": "train",
                     "phase": phase,
                     "step": state.step,
-                    "epoch": round(state.epoch + state.batch_in_epoch / len(batches), 4),
-                    **{k: round(v, 6) for k, v in logs.items()},
+                    "epoch": _epoch(state, len(batches)),
+                    "loss": round(logs["loss"], 6),
                     "lr": scheduler.get_last_lr()[0],
+                    "terms": {k: round(v, 6) for k, v in logs.items() if k != "loss"},
                 }
                 state.history.append(record)
                 cb.on_log(phase, record)
                 running, n_running = {}, 0
             if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 model.eval()
-                record = {"phase": phase, "step": state.step, **eval_fn()}
+                record = {  # an "eval" record: dev accuracy per language
+                    "kind": "eval",
+                    "phase": phase,
+                    "step": state.step,
+                    "epoch": _epoch(state, len(batches)),
+                    "accuracy": eval_fn(),
+                }
                 model.train()
                 cb.on_log(phase, record)
             cb.on_step(phase, state.step, total, logs)
@@ -382,6 +390,10 @@ def train_model(
             _advance_if_epoch_end(state, len(batches))
     model.eval()
     return state
+
+
+def _epoch(state: TrainState, n_batches: int) -> float:
+    return round(state.epoch + state.batch_in_epoch / n_batches, 4)
 
 
 def _advance_if_epoch_end(state: TrainState, n_batches: int) -> None:

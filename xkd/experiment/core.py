@@ -1,0 +1,357 @@
+"""The experiment: one object whose steps each do one job, in the documented order.
+
+``Experiment(config).run()`` trains a KD student (and a no-KD baseline) into a run folder:
+
+1. ``load_data``: the dataset, the target languages and the training rows;
+2. ``load_teacher``: the teacher, checked against the data's labels;
+3. ``fine_tune_teacher``: only when ``model.teacher_freeze`` is not ``head`` and the teacher has
+   no head: cross-entropy on the source rows, before anything reads the teacher's outputs;
+4. ``build_student``: after any fine-tuning, so a ``from-teacher:K`` student copies the final
+   encoder blocks (its head is copied once the teacher's head is fitted, step 7);
+5. ``build_losses``: the recipe's terms, which also say which teacher layers to cache;
+6. ``cache_teacher``: the teacher's outputs for every text training and evaluation read,
+   computed once (and reused from the run folder on resume);
+7. ``fit_teacher_head``: a head fitted on the cached embeddings when the teacher has none;
+8. ``train_baseline``: the no-KD student (same initial weights, source labels only);
+9. ``train_student``: the KD student;
+10. ``evaluate``: ``eval.json`` (with its headline), ``embeddings.parquet``, ``predictions.parquet``.
+
+``Experiment.reevaluate(run_dir)`` evaluates an existing run again from its saved models and its
+cached teacher outputs. The device lock is taken here, so the CLI, the app's launcher and a
+notebook queue or are refused alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xkd.config import RunConfig
+from xkd.errors import DataError, ResourceError, XKDError
+from xkd.experiment import teacher as teacher_steps
+from xkd.experiment.progress import (
+    RunStopped,
+    RunWriter,
+    is_out_of_memory,
+    out_of_memory_message,
+    set_seed,
+)
+from xkd.experiment.state import ExperimentState, RunResult, as_config, model_card
+from xkd.runs.folder import RunFolder
+from xkd.runs.lock import acquire_device
+from xkd.train.callbacks import Callback, CallbackList
+from xkd.train.examples import (
+    dev_examples,
+    eval_texts,
+    kd_examples,
+    resolve_targets,
+    source_examples,
+)
+
+__all__ = ["Experiment"]
+
+
+class Experiment:
+    """One KD experiment writing one run folder (see the module docstring for the steps).
+
+    ``config``: a :class:`~xkd.config.RunConfig`, a dict, or a YAML file path.
+    ``run_dir``: the run folder (default: a new one in ``runs_dir``). ``runs_dir``: where the
+    device lock lives (default: the run folder's parent). ``wait``: queue behind a run that
+    holds the device instead of refusing. ``resume``: continue from the folder's checkpoints.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig | dict | str | os.PathLike,
+        *,
+        run_dir: str | os.PathLike | None = None,
+        runs_dir: str | os.PathLike | None = None,
+        callbacks: list[Callback] | None = None,
+        resume: bool = False,
+        wait: bool = False,
+    ) -> None:
+        from xkd.runs import create_run_folder, default_runs_dir
+
+        self.cfg = as_config(config)
+        if run_dir is None:
+            _, run_dir = create_run_folder(runs_dir or default_runs_dir(), self.cfg.name or None)
+        self.folder = RunFolder(run_dir)
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else self.folder.path.parent
+        self.resume = resume
+        self.wait = wait
+        self.callbacks = CallbackList([RunWriter(self.folder), *(callbacks or [])])
+        self.state = ExperimentState()
+
+    # ------------------------------------------------------------------------------ run
+    def run(self) -> RunResult:
+        """Take the device, run every step, record the outcome; returns a :class:`RunResult`.
+
+        A stop request ends as state ``stopped`` (checkpoint saved). A user error becomes
+        ``failed`` with its message and is re-raised; running out of memory is re-raised as a
+        :class:`~xkd.errors.ResourceError` that says which settings to lower.
+        """
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        if not self.resume or not self.folder.config_path.exists():
+            self.folder.write_config(self.cfg.to_yaml())
+        lock = self._acquire_device()
+        try:
+            return self._run_steps()
+        finally:
+            lock.release()
+
+    def _acquire_device(self):
+        def queued(reason: str) -> None:
+            self.folder.write_status("queued", pid=os.getpid(), error=None, note=reason)
+
+        try:
+            return acquire_device(
+                self.runs_dir,
+                self.cfg.train.device,
+                run_id=self.folder.run_id,
+                wait=self.wait,
+                on_queued=queued,
+            )
+        except XKDError as exc:
+            self.folder.write_status("failed", error=str(exc))
+            raise
+
+    def _run_steps(self) -> RunResult:
+        cfg, folder = self.cfg, self.folder
+        if not self.resume:
+            folder.write_env()
+        folder.write_status("running", pid=os.getpid(), error=None, phase="data")
+        t0 = time.perf_counter()
+        try:
+            set_seed(cfg.train.seed)
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+            self._timed("load", self.load_data, self.load_teacher)
+            self._timed(
+                "teacher",
+                self.fine_tune_teacher,
+                self.build_student,
+                self.build_losses,
+                self.cache_teacher,
+                self.fit_teacher_head,
+            )
+            self._timed("baseline", self.train_baseline)
+            self._timed("student", self.train_student)
+            result = self._timed("eval", self.evaluate)
+        except RunStopped:
+            folder.write_status("stopped", error=None)
+            return RunResult(run_dir=folder.path, state="stopped")
+        except XKDError as exc:
+            folder.log_exception()
+            folder.write_status("failed", error=str(exc))
+            raise
+        except BaseException as exc:  # noqa: BLE001 - record every failure, then re-raise
+            folder.log_exception()
+            if is_out_of_memory(exc):
+                msg = out_of_memory_message(exc, cfg)
+                folder.write_status("failed", error=msg)
+                raise ResourceError(msg) from exc
+            state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+            folder.write_status(state, error=f"{type(exc).__name__}: {exc}".strip())
+            raise
+        result["timings"] = {k: round(v, 2) for k, v in self.state.timings.items()}
+        result["timings"]["total"] = round(time.perf_counter() - t0, 2)
+        folder.write_eval(result)
+        self.callbacks.on_step("eval", 1, 1, {})
+        folder.write_status("finished", phase="done", error=None)
+        return RunResult.from_eval(folder.path, result)
+
+    def _timed(self, name: str, *steps) -> Any:
+        start = time.perf_counter()
+        out = None
+        for step in steps:
+            out = step()
+        self.state.timings[name] = time.perf_counter() - start
+        return out
+
+    # ---------------------------------------------------------------------------- steps
+    def load_data(self) -> None:
+        from xkd.data import load_data
+
+        cfg, s = self.cfg, self.state
+        self.callbacks.on_phase("data", 1)
+        s.dataset = load_data(cfg.data.path, columns=cfg.data.columns or None)
+        try:
+            s.targets = resolve_targets(cfg.data, s.dataset.languages())
+            frame, labels = s.dataset.frame, s.dataset.labels
+            s.source = source_examples(frame, cfg.data, labels, cfg.train.seed)
+            s.kd = kd_examples(frame, cfg.data, labels, s.targets, cfg.train.seed)
+        except DataError as e:  # dataset-wide problems: name the data source too
+            if e.file is not None:
+                raise
+            raise DataError(e.detail, file=cfg.data.path, row=e.row, field=e.field) from None
+        s.dev = dev_examples(frame, labels, [cfg.data.source_language, *s.targets])
+
+    def load_teacher(self) -> None:
+        from xkd.models import load_model
+
+        cfg, s = self.cfg, self.state
+        self.callbacks.on_phase("teacher", 1)
+        s.teacher = load_model(
+            cfg.teacher, pooling=cfg.model.pooling, trust_remote_code=cfg.model.trust_remote_code
+        )
+        teacher_steps.check_teacher_labels(s.teacher, name=cfg.teacher, labels=s.dataset.labels)
+
+    def fine_tune_teacher(self) -> None:
+        s = self.state
+        if s.teacher.head is not None or self.cfg.model.teacher_freeze == "head":
+            return
+        teacher_steps.fine_tune_teacher(
+            s.teacher, s.source, labels=s.dataset.labels, cfg=self.cfg, callbacks=self.callbacks
+        )
+        s.teacher_info["teacher_fine_tuned"] = self.cfg.model.teacher_freeze
+
+    def build_student(self) -> None:
+        from xkd.models import build_student
+
+        cfg, s = self.cfg, self.state
+        texts = s.kd.student_texts
+        s.student = build_student(
+            cfg.student,
+            s.teacher,
+            texts,
+            labels=s.dataset.labels,
+            seed=cfg.train.seed,
+            scratch_layers=cfg.model.scratch_layers,
+            scratch_hidden=cfg.model.scratch_hidden,
+            vocab_size=cfg.model.vocab_size,
+            pooling=cfg.model.pooling,
+            trust_remote_code=cfg.model.trust_remote_code,
+        )
+        if cfg.model.extend_vocab:
+            from xkd.models.vocab import extend_vocabulary
+
+            s.student_info["vocab_added"] = extend_vocabulary(s.student, texts, seed=cfg.train.seed)
+
+    def build_losses(self) -> None:
+        from xkd.experiment.objective import build_losses, check_tokenizers
+
+        s = self.state
+        n = len(s.dataset.labels)
+        s.losses = build_losses(self.cfg, s.student.dims(n), s.teacher.dims(n))
+        check_tokenizers(s.losses, s.teacher, s.student)
+
+    def cache_teacher(self) -> None:
+        from xkd.experiment.objective import cached_layers
+        from xkd.train.cache import TeacherCache
+
+        cfg, s = self.cfg, self.state
+        hidden, attentions = cached_layers(s.losses)
+        s.cache = TeacherCache(
+            s.teacher,
+            max_length=cfg.data.max_length,
+            hidden_layers=hidden,
+            attention_layers=attentions,
+        )
+        texts = s.kd.teacher_texts + eval_texts(
+            s.dataset.frame, [cfg.data.source_language, *s.targets]
+        )
+        if self.resume:
+            s.teacher_info["cache_reused"] = s.cache.load(self.folder.teacher_cache_path, texts)
+        self.callbacks.on_phase("teacher", max(1, len(set(texts) - set(s.cache.index))))
+
+        def progress(done, total):
+            self.callbacks.on_step("teacher", done, total, {})
+
+        s.cache.ensure(texts, progress=progress)
+        s.teacher_info["teacher_texts_encoded"] = s.cache.encoded_texts
+        s.cache.save(self.folder.teacher_cache_path)
+
+    def fit_teacher_head(self) -> None:
+        cfg, s = self.cfg, self.state
+        if s.teacher.head is None:
+            s.teacher_info |= teacher_steps.fit_teacher_head(
+                s.teacher,
+                s.cache,
+                s.source,
+                labels=s.dataset.labels,
+                cfg=cfg,
+                dev=s.dev.get(cfg.data.source_language),
+            )
+        if s.student.head is not None and cfg.student.startswith("from-teacher"):
+            s.student.head.load_state_dict(s.teacher.head.state_dict())
+        s.baseline_init = copy.deepcopy(s.student) if cfg.baseline else None
+
+    def train_baseline(self) -> None:
+        from xkd.experiment.objective import baseline_losses
+
+        s = self.state
+        if s.baseline_init is None:
+            return
+        self._train("baseline", s.baseline_init, baseline_losses(), s.source, cache=None)
+        s.baseline = s.baseline_init
+        s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
+
+    def train_student(self) -> None:
+        s = self.state
+        self._train("student", s.student, s.losses, s.kd, cache=s.cache)
+        s.student.save_pretrained(self.folder.student_dir, card=self._card("KD student"))
+        s.teacher.save_pretrained(self.folder.teacher_dir, card=self._card("teacher"))
+
+    def evaluate(self) -> dict:
+        from xkd.experiment.evaluation import evaluate_run, model_sizes
+
+        cfg, s, folder = self.cfg, self.state, self.folder
+        self.callbacks.on_phase("eval", 1)
+        sizes = model_sizes(folder, teacher=s.teacher, student=s.student)
+        result = evaluate_run(
+            folder, cfg=cfg, state=s, sizes=sizes, measure_speed=True, split="test"
+        )
+        s.student_info["parameters"] = sizes["student"]["parameters"]
+        result["teacher_info"] = s.teacher_info
+        result["student_info"] = s.student_info
+        result["train_examples"] = {"kd": len(s.kd), "source": len(s.source)}
+        return result
+
+    # -------------------------------------------------------------------------- helpers
+    def _train(self, phase: str, model, losses: dict, examples, *, cache) -> None:
+        from xkd.experiment.objective import dev_accuracy_fn
+        from xkd.models import freeze
+        from xkd.train.loop import KDObjective, tokenize_examples, train_model
+
+        cfg = self.cfg
+        freeze(model, cfg.train.freeze)
+        objective = KDObjective(model, losses, cache)
+        teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
+        data = tokenize_examples(examples, model.tokenizer, cfg.data.max_length, teacher_ids)
+        dev = self.state.dev
+        eval_fn = (
+            dev_accuracy_fn(model, dev, cfg.data.max_length)
+            if dev and cfg.train.eval_every
+            else None
+        )
+        state = train_model(
+            objective,
+            data,
+            cfg.train,
+            phase=phase,
+            callbacks=self.callbacks,
+            checkpoint_dir=self.folder.checkpoints_dir,
+            resume=self.resume,
+            eval_fn=eval_fn,
+        )
+        if state.stopped:
+            raise RunStopped(phase)
+
+    def _card(self, role: str) -> dict:
+        return model_card(self.cfg, targets=self.state.targets, role=role)
+
+    # ---------------------------------------------------------------------- re-evaluate
+    @classmethod
+    def reevaluate(cls, run_dir: str | os.PathLike, *, split: str = "test") -> dict:
+        """Evaluate a finished run again from its saved models and cached teacher outputs.
+
+        With ``split="test"`` the run's ``eval.json`` and tables are rewritten (timings,
+        sizes and training facts of the original run are kept); returns the evaluation.
+        """
+        from xkd.experiment.evaluation import reevaluate_run
+
+        return reevaluate_run(RunFolder(run_dir), split=split)

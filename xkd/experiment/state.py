@@ -1,0 +1,80 @@
+"""The typed state an experiment builds step by step, and the result it returns."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xkd.config import RunConfig
+from xkd.runs.schema import Headline, read_headline
+from xkd.train.examples import Examples
+
+__all__ = ["ExperimentState", "RunResult", "as_config", "model_card"]
+
+
+@dataclass
+class ExperimentState:
+    """What the steps have built so far (``None`` until the step that builds it has run)."""
+
+    dataset: Any = None  # xkd.data.TextDataset
+    targets: list[str] = field(default_factory=list)
+    source: Examples | None = None  # labelled source-language training rows
+    kd: Examples | None = None  # the KD student's training rows
+    dev: dict[str, Examples] = field(default_factory=dict)  # labelled dev rows per language
+    teacher: Any = None  # xkd.models.XKDModel
+    cache: Any = None  # xkd.train.cache.TeacherCache
+    student: Any = None
+    baseline_init: Any = None  # the baseline's initial weights (a copy of the student's)
+    baseline: Any = None
+    losses: dict | None = None  # {term name: (weight, DistillLoss)}
+    teacher_info: dict = field(default_factory=dict)
+    student_info: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :meth:`xkd.Experiment.run` returns: the run folder, how it ended, the headline."""
+
+    run_dir: Path
+    state: str  # finished | stopped
+    headline: Headline | None = None
+    eval: dict | None = None
+
+    @classmethod
+    def from_eval(cls, run_dir: Path, result: dict) -> RunResult:
+        return cls(
+            run_dir=Path(run_dir), state="finished", headline=read_headline(result), eval=result
+        )
+
+    @property
+    def stopped(self) -> bool:
+        return self.state == "stopped"
+
+
+def as_config(config: RunConfig | dict | str | os.PathLike) -> RunConfig:
+    """A :class:`RunConfig` from a config object, a dict, or a YAML file path."""
+    from xkd import config as C
+
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return C.from_dict(config)
+    return C.from_dict(C.load_yaml(config))
+
+
+def model_card(cfg: RunConfig, *, targets: list[str], role: str) -> dict:
+    """The facts written into a saved model's card (README.md of its folder)."""
+    return {
+        "role": role,
+        "teacher": cfg.teacher,
+        "student": cfg.student,
+        "data": cfg.data.path,
+        "source_language": cfg.data.source_language,
+        "target_languages": ", ".join(targets),
+        "recipe": ", ".join(f"{s.name} x{s.weight}" for s in cfg.distill.losses),
+        "temperature": cfg.distill.temperature,
+        "alpha": cfg.distill.alpha,
+    }
