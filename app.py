@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from xkd.app import fmt, labels, rundata
 from xkd.errors import XKDError
-from xkd.app import launch as lab_launch
-from xkd.app import rundata
+from xkd.runs import launch as run_launch
 
 st.set_page_config(page_title="xkd lab", page_icon=":material/school:", layout="wide")
 
@@ -49,7 +49,7 @@ def _start_demo_once(base) -> None:
         return
     st.session_state["_demo_checked"] = True
     try:
-        launched = lab_launch.maybe_launch_demo(base)
+        launched = run_launch.maybe_launch_demo(base)
     except XKDError as exc:
         st.sidebar.error(f"Could not start the demo run: {exc}")
         return
@@ -75,30 +75,31 @@ def sidebar() -> None:
             st.info("No runs yet: start one in the Lab.")
             return
         ids = [r.run_id for r in runs]
-        labels = {r.run_id: rundata.run_label(r) for r in runs}
+        names = {r.run_id: rundata.run_label(r) for r in runs}
         if st.session_state.get("sidebar_run") != current:
             st.session_state["sidebar_run"] = current
         st.selectbox(
             "Current run",
             ids,
             key="sidebar_run",
-            format_func=lambda rid: labels.get(rid, rid),
+            format_func=lambda rid: names.get(rid, rid),
             on_change=_on_run_pick,
             help="The run the Accuracy, Alignment and Distributions pages show "
             "(newest by default).",
         )
-        info = next(r for r in runs if r.run_id == current)
-        if info.is_active:
-            total = info.total_steps or 0
-            step = f" · step {info.step}/{total}" if total else ""
-            st.caption(f":orange[●] {info.state} · {info.phase or ''}{step}")
-        elif info.state == "finished" and info.student_target_accuracy is not None:
+        run = next(r for r in runs if r.run_id == current)
+        head = run.headline
+        if run.active:
+            total = run.total_steps or 0
+            step = f" · step {run.step}/{total}" if total else ""
+            st.caption(f":orange[●] {run.state} · {run.phase or ''}{step}")
+        elif run.state == "finished" and head is not None:
             st.caption(
-                f":green[●] finished · student target accuracy "
-                f"{100 * info.student_target_accuracy:.1f}%"
+                f":green[●] finished · {labels.STUDENT_TARGETS} "
+                f"{fmt.pct(head.student_target_accuracy)}"
             )
-        elif info.state:
-            st.caption(f"{info.state}" + (f": {info.error}" if info.error else ""))
+        elif run.state:
+            st.caption(f"{run.state}" + (f": {run.error}" if run.error else ""))
 
 
 page = st.navigation(PAGES, position="sidebar", expanded=True)

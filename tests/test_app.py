@@ -332,16 +332,16 @@ def test_runs_page_compare_export_clone_delete(runs_dir, real_run):
 
 
 def test_demo_flag_launches_the_demo_once(runs_dir, monkeypatch):
-    import xkd.app.launch as L
+    import xkd.runs.launch as RL
 
     calls = []
 
     def fake_launch(cfg, base):
         calls.append(cfg.name)
         path = samples.write_sample_run(base, name="demo")
-        return L.Launched(path.name, path, 0)
+        return RL.Launched(path.name, path, 0)
 
-    monkeypatch.setattr(L, "launch", fake_launch)
+    monkeypatch.setattr(RL, "launch", fake_launch)
     monkeypatch.setenv("XKD_APP_DEMO", "1")
     at = new_app()
     assert calls == ["demo"]

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
 import shlex
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from xkd.errors import ConfigError
 from xkd.app import estimate as E
-from xkd.app import launch as L
-from xkd.app import losslab, rundata, samples, views
+from xkd.app import files, losslab, rundata, samples, views
 from xkd.app import tokenizer_report as T
+from xkd.errors import ConfigError
 
 # ------------------------------------------------------------------------------ loss lab
 
@@ -439,125 +435,29 @@ def test_tokenizer_stats_counts_unknown_tokens(tiny_teacher_dir):
     assert T.load_tokenizer("no/such-model-anywhere") is None
 
 
-# ---------------------------------------------------------------------------------- launch
-
-
-def test_form_values_round_trip():
-    from xkd.config import from_dict
-    from xkd.presets import PRESETS, preset
-
-    for name in PRESETS:
-        values = L.form_values(preset(name))
-        assert L.config_from_form(values, base=values["full"]) == from_dict(preset(name))
-
-
-def test_config_from_form_errors_are_config_errors():
-    values = L.form_values({})
-    values["losses"] = [{"name": "kl", "weight": 1.0, "params": ""}]
-    with pytest.raises(ConfigError, match="train.freeze"):
-        L.config_from_form({**values, "freeze": "sideways"})
-    with pytest.raises(ConfigError, match="epochs"):
-        L.config_from_form({**values, "epochs": "abc"})
-    with pytest.raises(ConfigError, match="unknown loss"):
-        L.config_from_form({**values, "losses": [{"name": "nope", "weight": 1, "params": ""}]})
-    with pytest.raises(ConfigError, match="at least one loss"):
-        L.config_from_form({**values, "losses": []})
-    with pytest.raises(ConfigError, match="params"):
-        L.config_from_form({**values, "losses": [{"name": "kl", "weight": 1, "params": "[1"}]})
-    with pytest.raises(ConfigError, match="gamma"):
-        L.config_from_form(
-            {**values, "losses": [{"name": "focal_kd", "weight": 1, "params": "{gamma: -1}"}]}
-        )
-
-
-def test_lambda_and_layer_map_go_to_losses_that_take_them():
-    rows = [
-        {"name": "kl", "weight": 1, "params": ""},
-        {"name": "hidden_mse", "weight": 2, "params": "{features: both}"},
-    ]
-    losses = L.losses_from_rows(rows, lambda_=0.5, layer_map="1:2, 2:4")
-    assert losses[0]["params"] == {}
-    assert losses[1]["params"] == {"features": "both", "lambda": 0.5, "layer_map": [[1, 2], [2, 4]]}
-    assert L.parse_layer_map("last") == "last"
-    assert L.layer_map_text([[1, 2], [3, 4]]) == "1:2, 3:4"
-    with pytest.raises(ConfigError, match="layer mapping"):
-        L.parse_layer_map("1->2")
+# ------------------------------------------------------------------------ uploads, export
+# (the form: tests/test_form.py; launching: tests/test_launch.py)
 
 
 def test_uploads_are_sanitised_and_deduplicated(tmp_path):
-    assert L.sanitise_filename("../../etc/My data (1).CSV") == "My-data-1.csv"
-    assert L.sanitise_filename("C:\\x\\a.jsonl") == "a.jsonl"
+    assert files.sanitise_filename("../../etc/My data (1).CSV") == "My-data-1.csv"
+    assert files.sanitise_filename("C:\\x\\a.jsonl") == "a.jsonl"
     with pytest.raises(ConfigError):
-        L.sanitise_filename("evil.sh")
-    a = L.save_upload(tmp_path, "d.csv", b"text,language\nhi,en\n")
-    b = L.save_upload(tmp_path, "d.csv", b"text,language\nhi,en\n")
-    c = L.save_upload(tmp_path, "d.csv", b"text,language\nciao,it\n")
+        files.sanitise_filename("evil.sh")
+    a = files.save_upload(tmp_path, "d.csv", b"text,language\nhi,en\n")
+    b = files.save_upload(tmp_path, "d.csv", b"text,language\nhi,en\n")
+    c = files.save_upload(tmp_path, "d.csv", b"text,language\nciao,it\n")
     assert a == b != c
     assert a.parent == (tmp_path / "uploads").resolve()
-    dataset, reason = L.data_summary(str(a))
+    dataset, reason = files.data_summary(str(a))
     assert reason is None and dataset.languages() == ["en"]
-    assert L.data_summary("hf:x/y")[0] is None
-    assert L.data_summary(str(tmp_path / "missing.csv"))[1]
-
-
-def test_busy_reason_and_demo_launch(tmp_path, live_pid, monkeypatch):
-    assert L.busy_reason(tmp_path, "cpu") is None
-    samples.write_sample_run(tmp_path, state="running", pid=live_pid)
-    reason = L.busy_reason(tmp_path, "cpu")
-    assert reason and "running" in reason
-    assert L.busy_reason(tmp_path, "cuda:1") is None
-    from xkd.runs import DeviceLock
-
-    lock = DeviceLock(tmp_path, "cuda:1")
-    assert lock.acquire(run_id="x")
-    try:
-        assert "busy" in L.busy_reason(tmp_path, "cuda:1")
-    finally:
-        lock.release()
-    # the demo launches only with XKD_APP_DEMO=1, once, and only into an empty runs folder
-    calls = []
-    monkeypatch.setattr(L, "launch", lambda cfg, base: calls.append(cfg.name) or "launched")
-    assert L.maybe_launch_demo(tmp_path / "empty", env={}) is None
-    assert L.maybe_launch_demo(tmp_path / "empty", env={"XKD_APP_DEMO": "1"}) == "launched"
-    assert L.maybe_launch_demo(tmp_path / "empty", env={"XKD_APP_DEMO": "1"}) is None
-    assert L.maybe_launch_demo(tmp_path, env={"XKD_APP_DEMO": "1"}) is None  # runs exist
-    assert calls == ["demo"]
+    assert files.data_summary("hf:x/y")[0] is None
+    assert files.data_summary(str(tmp_path / "missing.csv"))[1]
 
 
 def test_model_zip(sample_run):
-    data = L.model_zip(sample_run.path, "student")
+    data = files.model_zip(sample_run.path, "student")
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert f"{sample_run.run_id}-student/config.json" in names
     with pytest.raises(ConfigError, match="baseline"):
-        L.model_zip(sample_run.path, "baseline")
-
-
-@pytest.mark.slow
-def test_launch_trains_a_tiny_run_in_a_subprocess(tmp_path, tiny_teacher_dir, tiny_csv):
-    values = L.form_values({})
-    values.update(
-        teacher=str(tiny_teacher_dir),
-        student="from-teacher:1",
-        data_path=str(tiny_csv),
-        max_length=16,
-        epochs=1,
-        batch_size=8,
-        device="cpu",
-        name="tiny",
-        losses=[{"name": "kl", "weight": 1.0, "params": ""}],
-    )
-    cfg = L.config_from_form(values)
-    launched = L.launch(cfg, tmp_path)
-    with pytest.raises(ConfigError, match="one run per device|busy"):
-        L.launch(cfg, tmp_path)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        state = rundata.load_run(launched.path).state
-        if state not in ("queued", "running"):
-            break
-        time.sleep(0.5)
-    run = rundata.load_run(launched.path)
-    assert run.state == "finished", rundata.log_tail(launched.path)
-    assert not views.accuracy_table(run.eval).empty
-    assert json.loads((launched.path / "status.json").read_text())["state"] == "finished"
-    assert os.path.isdir(launched.path / "student")
+        files.model_zip(sample_run.path, "baseline")

@@ -177,8 +177,8 @@ def test_export_never_overwrites(tmp_path, capsys):
     ["../../evil.csv", "/etc/cron.d/x.csv", "..\\..\\win.csv", ".hidden.tsv", "a b;rm -rf.jsonl"],
 )
 def test_app_uploads_are_stored_inside_the_uploads_folder(filename, tmp_path):
-    """The Lab page stores uploads with ``xkd.app.launch.save_upload`` (name from the browser)."""
-    from xkd.app.launch import save_upload
+    """The Lab page stores uploads with ``xkd.app.files.save_upload`` (name from the browser)."""
+    from xkd.app.files import save_upload
 
     runs = tmp_path / "runs"
     path = save_upload(runs, filename, b"text,language\nhello,en\n")
@@ -188,7 +188,7 @@ def test_app_uploads_are_stored_inside_the_uploads_folder(filename, tmp_path):
 
 
 def test_app_upload_with_another_suffix_is_refused(tmp_path):
-    from xkd.app.launch import save_upload
+    from xkd.app.files import save_upload
 
     with pytest.raises(ConfigError, match="csv"):
         save_upload(tmp_path, "model.pkl", b"\x80\x04junk")
