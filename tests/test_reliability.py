@@ -425,7 +425,7 @@ def test_token_level_loss_needs_the_same_tokenizer(tmp_path, capsys, tiny_teache
 
 
 def test_teacher_head_for_other_labels_is_refused(tmp_path, capsys, tiny_csv):
-    from xkd.models.testing import tiny_model
+    from xkd.testing.models import tiny_model
 
     texts = make_parallel_frame()["text"].tolist()
     teacher = tiny_model(labels=["pos", "neg"], texts=texts, layers=1, hidden=32, heads=2)
@@ -472,7 +472,7 @@ def make_remote_code_model(folder: Path, marker: Path) -> Path:
     """A BERT folder whose config asks for custom code; the code writes ``marker`` when run."""
     from transformers import BertConfig, BertModel
 
-    from xkd.models.builders import train_tokenizer
+    from xkd.models import train_tokenizer
 
     folder.mkdir(parents=True)
     tok = train_tokenizer(make_parallel_frame()["text"].tolist(), vocab_size=100)
@@ -736,7 +736,7 @@ def test_ram_cap_in_a_subprocess_fails_with_advice(tmp_path, tiny_teacher_dir, t
         f"""
         import resource, sys
         import torch, transformers, tokenizers, pandas, accelerate, safetensors
-        import xkd.cli, xkd.train.pipeline, xkd.models, xkd.data.files, xkd.evaluate.evaluator
+        import xkd.cli, xkd.experiment, xkd.models, xkd.data.files, xkd.evaluate.evaluator
         from transformers import BertModel, BertConfig, PreTrainedTokenizerFast
 
         def vm():

@@ -26,7 +26,6 @@ from xkd.runs import (
     launch_run,
     list_runs,
     new_run_id,
-    runs_table,
     safe_run_path,
     slugify,
     stop_run,
@@ -230,8 +229,8 @@ def _make_run(runs, run_id, *, state="finished", config=None, result=None, pid=N
     rf.write_status(state, step=10, total_steps=10, pid=pid)
     if config is not None:
         rf.config_path.write_text(yaml.safe_dump(config))
-    if result is not None:
-        rf.write_eval(result)
+    if result is not None:  # written as an older xkd did (no format, no headline)
+        atomic_write_json(rf.eval_path, result)
     return rf
 
 
@@ -274,17 +273,49 @@ def test_list_runs_and_table(tmp_path):
         "en",
         ["sw", "yo"],
     )
-    assert old.student_target_accuracy == pytest.approx(0.55)
-    assert old.baseline_target_accuracy == pytest.approx(0.3)
-    assert old.teacher_source_accuracy == pytest.approx(0.9)
-    assert old.student_source_accuracy == pytest.approx(0.8)
+    assert old.format == 1 and old.older_format  # read, and said to be from an older xkd
+    head = old.headline  # computed by the evaluator's own Headline.compute for old folders
+    assert head.student_target_accuracy == pytest.approx(0.55)
+    assert head.baseline_target_accuracy == pytest.approx(0.3)
+    assert head.kd_gain == pytest.approx(0.25)
+    assert head.teacher_source_accuracy == pytest.approx(0.9)
+    assert head.student_source_accuracy == pytest.approx(0.8)
+    assert newest.headline is None and not newest.active
 
-    table = runs_table(infos)
-    assert len(table) == 3 and table["run_id"].iloc[0] == newest.run_id
-    assert table.loc[2, "target_languages"] == "sw,yo"
-    assert table["student_target_accuracy"].dtype == "float64"
+    rows = [r.as_dict() for r in infos]
+    assert rows[2]["target_languages"] == ["sw", "yo"]
+    assert rows[2]["headline"]["kd_gain"] == pytest.approx(0.25)
     assert list_runs(tmp_path / "missing") == []
-    assert len(runs_table([])) == 0
+
+
+def test_xkd_runs_table_fits_100_columns(tmp_path, capsys):
+    from xkd.cli import main
+
+    runs = tmp_path / "runs"
+    cfg = {
+        "teacher": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+        "student": "from-teacher:3",
+        "data": {"path": str(tmp_path / "a" / "very" / "long" / "data.csv"), "source_language": "en"},
+    }
+    result = {
+        "source_language": "en",
+        "languages": {
+            "en": {"n": 4, "teacher": {"accuracy": 0.9}, "student": {"accuracy": 0.8}},
+            "sw": {"n": 4, "student": {"accuracy": 0.6}, "baseline": {"accuracy": None}},
+        },
+    }
+    _make_run(runs, "20250101-000000-a-long-run-name-aaaa", config=cfg, result=result)
+    _make_run(runs, "20250102-000000-b-bbbb", state="failed")
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 100 for line in out.splitlines()), out
+    assert "None" not in out and str(tmp_path) not in out and "nan" not in out
+    assert "60.0" in out and "failed" in out
+    assert main(["runs", "--runs-dir", str(runs), "--paths"]) == 0
+    assert str(runs) in capsys.readouterr().out
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[1]["data_path"] == cfg["data"]["path"] and listed[1]["path"]
 
 
 def test_default_runs_dir(monkeypatch, tmp_path):

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -45,11 +44,12 @@ def build_config(config: str | None, preset_name: str | None, sets: list[str]):
 
 
 def _find_run(runs_dir: Path, run: str) -> Path:
-    """A run given by id (inside runs_dir) or by an existing folder path."""
-    from xkd.runs import safe_run_path
+    """RUN is a run id (looked up in the runs folder) or the path of a run folder (a folder
+    holding a ``config.yaml``); both are accepted everywhere the CLI takes a RUN."""
+    from xkd.runs import RunFolder, safe_run_path
 
     candidate = Path(run)
-    if candidate.is_dir() and (candidate / "config.yaml").exists():
+    if candidate.is_dir() and RunFolder(candidate).config_path.exists():
         return candidate
     path = safe_run_path(runs_dir, run)
     if not path.is_dir():
@@ -71,15 +71,16 @@ def _quiet_transformers() -> None:
 
 def cmd_train(args) -> int:
     from xkd.config import from_dict, load_yaml
-    from xkd.runs import DeviceLock, RunFolder, create_run_folder
+    from xkd.experiment import Experiment
+    from xkd.runs import RunFolder
     from xkd.train.callbacks import StopFlag, TqdmCallback
-    from xkd.train.pipeline import run_experiment
 
     _quiet_transformers()
     runs_dir = _runs_dir(args)
+    run_dir = None
     if args.resume:
         run_dir = _find_run(runs_dir, args.resume)
-        cfg = from_dict(load_yaml(run_dir / "config.yaml"))
+        cfg = from_dict(load_yaml(RunFolder(run_dir).config_path))
     else:
         if args.config and args.config_file and args.config != args.config_file:
             raise ConfigError(
@@ -89,65 +90,48 @@ def cmd_train(args) -> int:
         if args.run_dir:
             run_dir = Path(args.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            _, run_dir = create_run_folder(runs_dir, cfg.name or None)
-    folder = RunFolder(run_dir)
-    if not args.resume and not (run_dir / "config.yaml").exists():
-        folder.write_config(cfg.to_yaml())
-    device = _device_name(cfg.train.device)
-    lock = DeviceLock(runs_dir, device)
-    if not lock.acquire(run_id=run_dir.name):
-        if not args.wait:
-            holder = lock.holder() or {}
-            msg = (
-                f"device '{device}' is busy with run {holder.get('run_id', '?')} (pid {holder.get('pid', '?')}); "
-                "wait for it, stop it (`xkd runs`), or pass --wait to queue"
-            )
-            folder.write_status("failed", error=msg)
-            raise XKDError(msg)
-        folder.write_status("queued", pid=os.getpid())
-        while not lock.acquire(run_id=run_dir.name):
-            time.sleep(2)
     stop = StopFlag()
+    bars = TqdmCallback() if not args.quiet else None
+    experiment = Experiment(
+        cfg,
+        run_dir=run_dir,
+        runs_dir=runs_dir,
+        callbacks=[stop] + ([bars] if bars else []),
+        resume=bool(args.resume),
+        wait=args.wait,
+    )
 
     def _on_term(signum, frame):
         stop.requested = True
 
     previous_handler = signal.signal(signal.SIGTERM, _on_term)
-    bars = TqdmCallback() if not args.quiet else None
-    print(run_dir, flush=True)
+    print(experiment.folder.path, flush=True)
     try:
-        result = run_experiment(
-            cfg, run_dir, callbacks=[stop] + ([bars] if bars else []), resume=bool(args.resume)
-        )
+        result = experiment.run()
     finally:
         if bars:
             bars.close()
-        lock.release()
         signal.signal(signal.SIGTERM, previous_handler)  # in-process callers get theirs back
-    if not result:
-        print(f"stopped; resume with: xkd train --resume {run_dir}", file=sys.stderr)
+    if result.stopped:
+        print(f"stopped; resume with: xkd train --resume {result.run_dir}", file=sys.stderr)
         return 0
-    _print_summary(result)
-    print(run_dir)
+    _print_summary(result.eval)
+    print(result.run_dir)
     return 0
 
 
-def _device_name(device: str) -> str:
-    if device == "auto":
-        try:
-            import torch
-
-            return "cuda:0" if torch.cuda.is_available() else "cpu"
-        except ImportError:  # pragma: no cover
-            return "cpu"
-    return "cuda:0" if device == "cuda" else device
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
 
 
 def _print_summary(result: dict) -> None:
+    from xkd.runs.schema import read_headline
+
     langs = result.get("languages", {})
     print(
-        f"{'language':<10}{'n':>6}{'prior':>8}{'teacher':>9}{'student':>9}{'baseline':>10}",
+        f"{'language':<10}{'n':>6}{'prior':>8}{'teacher':>9}{'KD student':>12}{'no-KD baseline':>16}",
         file=sys.stderr,
     )
     for lang, e in langs.items():
@@ -156,62 +140,25 @@ def _print_summary(result: dict) -> None:
             return f"{e[model]['accuracy']:.3f}" if model in e else "-"
 
         print(
-            f"{lang:<10}{e['n']:>6}{e['prior']:>8.3f}{acc('teacher'):>9}{acc('student'):>9}{acc('baseline'):>10}",
+            f"{lang:<10}{e['n']:>6}{e['prior']:>8.3f}{acc('teacher'):>9}{acc('student'):>12}"
+            f"{acc('baseline'):>16}",
             file=sys.stderr,
         )
-    s = result.get("summary", {})
-    if "kd_gain" in s:
+    head = read_headline(result)
+    if head is not None and head.kd_gain is not None:
         print(
-            f"mean target gain of KD over baseline: {s['kd_gain'] * 100:+.1f} points",
+            f"KD gain (mean target accuracy, KD student - no-KD baseline): "
+            f"{_pct(head.kd_gain, signed=True)} points",
             file=sys.stderr,
         )
 
 
 def cmd_eval(args) -> int:
-    from xkd.config import from_dict, load_yaml
-    from xkd.data import load_data
-    from xkd.evaluate.evaluator import evaluate
-    from xkd.models import load_model
-    from xkd.runs import RunFolder
-    from xkd.train.cache import TeacherCache
-    from xkd.train.pipeline import CACHE_FILE, resolve_targets, write_tables
+    from xkd.experiment import Experiment
 
     _quiet_transformers()
     run_dir = _find_run(_runs_dir(args), args.run)
-    folder = RunFolder(run_dir)
-    cfg = from_dict(load_yaml(run_dir / "config.yaml"))
-    for part in ("teacher", "student"):
-        if not (run_dir / part).is_dir():
-            raise XKDError(
-                f"run {run_dir.name} has no saved {part}/ model (it did not finish); nothing to evaluate"
-            )
-    ds = load_data(cfg.data.path, columns=cfg.data.columns or None)
-    targets = resolve_targets(cfg, ds.languages())
-    teacher = load_model(str(run_dir / "teacher"))
-    student = load_model(str(run_dir / "student"))
-    baseline = load_model(str(run_dir / "baseline")) if (run_dir / "baseline").is_dir() else None
-    cache = TeacherCache(teacher, max_length=cfg.data.max_length)
-    # reuse the run's cached teacher embeddings: the teacher's encoder never re-runs on a text
-    cache.load(run_dir / CACHE_FILE, ds.frame["text"].tolist())
-    res = evaluate(
-        frame=ds.frame,
-        labels=ds.labels,
-        source_language=cfg.data.source_language,
-        target_languages=targets,
-        teacher=teacher,
-        cache=cache,
-        student=student,
-        baseline=baseline,
-        max_length=cfg.data.max_length,
-        split=args.split,
-    )
-    old = folder.read_eval() or {}
-    summary = res.summary | {
-        k: old[k] for k in ("timings", "teacher_info", "train_examples", "sizes") if k in old
-    }
-    if args.split == "test":
-        folder.write_eval(summary)
-        write_tables(folder, res)
+    summary = Experiment.reevaluate(run_dir, split=args.split)
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:
@@ -219,25 +166,76 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _cut(text: str | None, width: int) -> str:
+    text = "-" if text in (None, "") else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _state_text(run) -> str:
+    if run.active and run.total_steps:
+        return f"{run.state} {run.phase or ''} {100 * (run.step or 0) // run.total_steps}%"
+    if run.active:
+        return f"{run.state} {run.phase or ''}".strip()
+    return (run.state or "-") + (" (old)" if run.older_format else "")
+
+
+def runs_text(runs, *, paths: bool = False) -> str:
+    """``xkd runs``: a table that fits 100 columns (``paths`` adds the folder of each run)."""
+    cols = [
+        ("run", 27),
+        ("state", 19),
+        ("teacher → student", 22),
+        ("langs", 10),
+        ("KD", 6),
+        ("no-KD", 6),
+        ("gain", 6),
+    ]
+    lines = [
+        "".join(f"{name:<{w}}" if i < 4 else f"{name:>{w}}" for i, (name, w) in enumerate(cols))
+    ]
+    for run in runs:
+        head = run.headline
+        targets = run.target_languages
+        langs = f"{run.source_language or '?'}→{len(targets) or '?'}"
+        cells = [
+            _cut(run.run_id, 26),
+            _cut(_state_text(run), 18),
+            _cut(f"{run.teacher or '?'} → {run.student or '?'}", 21),
+            _cut(langs, 9),
+            _pct(head.student_target_accuracy if head else None),
+            _pct(head.baseline_target_accuracy if head else None),
+            _pct(head.kd_gain if head else None, signed=True),
+        ]
+        row = "".join(
+            f"{c:<{w}}" if i < 4 else f"{c:>{w}}" for i, (c, (_, w)) in enumerate(zip(cells, cols))
+        )
+        lines.append(row + (f"  {run.path}" if paths else ""))
+    lines.append(
+        "KD / no-KD: mean target-language test accuracy (%) of the KD student and the no-KD "
+        "baseline;\ngain: KD gain in points. `xkd runs --json` lists every field."
+    )
+    return "\n".join(lines)
+
+
 def cmd_runs(args) -> int:
-    from xkd.runs import list_runs, runs_table
+    from xkd.runs import list_runs
 
     runs = list_runs(_runs_dir(args))
     if args.json:
-        table = runs_table(runs)
-        print(table.to_json(orient="records", indent=2, default_handler=str))
+        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
         return 0
     if not runs:
         print(f"no runs in {_runs_dir(args)}; start one with: xkd train --preset demo")
         return 0
-    table = runs_table(runs)
-    print(table.to_string(index=False))
+    print(runs_text(runs, paths=args.paths))
     return 0
 
 
 def cmd_export(args) -> int:
+    from xkd.runs import RunFolder
+
     run_dir = _find_run(_runs_dir(args), args.run)
-    src = run_dir / args.model
+    src = RunFolder(run_dir).model_dir(args.model)
     if not src.is_dir():
         raise XKDError(f"run {run_dir.name} has no {args.model}/ folder (did it finish?)")
     dest = Path(args.dir)
@@ -264,12 +262,30 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_app(args) -> int:
+    import importlib.util
     import subprocess
 
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.exists():
+    # The app (app.py, pages/ and .streamlit/ at the top of the repository) is installed as the
+    # package `xkd_ui` by a wheel and by an editable install alike (see pyproject.toml); a
+    # checkout used without installing it runs the app.py next to the package.
+    try:
+        spec = importlib.util.find_spec("xkd_ui.app")
+    except ImportError:
+        spec = None
+    if spec is not None and spec.origin:
+        app = Path(spec.origin).resolve()
+    else:
+        app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.is_file():
         raise XKDError(
-            f"app.py not found next to the xkd package ({app}); run from a source checkout"
+            f"the app's files are not installed ({app} is missing); reinstall xkd with the app "
+            "extra: pip install 'xkd[app]'"
+        )
+    missing = [name for name in ("streamlit", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise XKDError(
+            f"`xkd app` needs {' and '.join(missing)}, which are not installed: install the app "
+            "extra with pip install 'xkd[app]' (in a checkout: make install)"
         )
     cmd = [
         sys.executable,
@@ -288,7 +304,9 @@ def cmd_app(args) -> int:
     env["XKD_RUNS_DIR"] = str(_runs_dir(args).resolve())  # the caller's runs/, not the repo's
     if args.demo:
         env["XKD_APP_DEMO"] = "1"
-    return subprocess.call(cmd, cwd=app.parent, env=env)
+    # Streamlit runs in the caller's folder, so relative paths typed in the Lab resolve there;
+    # it reads the app's settings from the .streamlit/config.toml next to app.py (streamlit>=1.46).
+    return subprocess.call(cmd, env=env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set train.epochs=2 --set data.target_languages=it,de",
     )
     t.add_argument(
-        "--resume", metavar="RUN", help="continue an interrupted or stopped run from its checkpoint"
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted or stopped run (id or folder path) from its checkpoint",
     )
     t.add_argument("--run-dir", help=argparse.SUPPRESS)
     t.add_argument(
@@ -339,21 +359,22 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval", help="re-evaluate a finished run from its saved models", epilog=EPILOG
     )
-    e.add_argument("run", help="run id or folder")
+    e.add_argument("run", help="run id (in --runs-dir) or the path of a run folder")
     e.add_argument("--split", default="test", choices=["test", "dev"])
     e.add_argument("--json", action="store_true", help="print the eval summary as JSON")
     runs_opt(e)
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("runs", help="list runs with status and headline numbers", epilog=EPILOG)
-    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument("--json", action="store_true", help="every field, machine-readable")
+    r.add_argument("--paths", action="store_true", help="also print each run's folder")
     runs_opt(r)
     r.set_defaults(func=cmd_runs)
 
     x = sub.add_parser(
         "export", help="copy a run's student (save_pretrained folder) to DIR", epilog=EPILOG
     )
-    x.add_argument("run", help="run id or folder")
+    x.add_argument("run", help="run id (in --runs-dir) or the path of a run folder")
     x.add_argument("dir", help="destination folder (new or empty)")
     x.add_argument("--model", default="student", choices=["student", "baseline", "teacher"])
     runs_opt(x)

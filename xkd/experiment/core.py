@@ -232,24 +232,25 @@ class Experiment:
             s.student_info["vocab_added"] = extend_vocabulary(s.student, texts, seed=cfg.train.seed)
 
     def build_losses(self) -> None:
-        from xkd.experiment.objective import build_losses, check_tokenizers
+        from xkd.losses import build_recipe
 
         s = self.state
         n = len(s.dataset.labels)
-        s.losses = build_losses(self.cfg, s.student.dims(n), s.teacher.dims(n))
-        check_tokenizers(s.losses, s.teacher, s.student)
+        s.recipe = build_recipe(
+            self.cfg.distill, student_dims=s.student.dims(n), teacher_dims=s.teacher.dims(n)
+        )
+        same = s.teacher.tokenizer.get_vocab() == s.student.tokenizer.get_vocab()
+        s.recipe.check_tokenizers(same_vocabulary=same)
 
     def cache_teacher(self) -> None:
-        from xkd.experiment.objective import cached_layers
         from xkd.train.cache import TeacherCache
 
         cfg, s = self.cfg, self.state
-        hidden, attentions = cached_layers(s.losses)
         s.cache = TeacherCache(
             s.teacher,
             max_length=cfg.data.max_length,
-            hidden_layers=hidden,
-            attention_layers=attentions,
+            hidden_layers=s.recipe.teacher_hidden_layers(),
+            attention_layers=s.recipe.teacher_attention_layers(),
         )
         texts = s.kd.teacher_texts + eval_texts(
             s.dataset.frame, [cfg.data.source_language, *s.targets]
@@ -281,18 +282,18 @@ class Experiment:
         s.baseline_init = copy.deepcopy(s.student) if cfg.baseline else None
 
     def train_baseline(self) -> None:
-        from xkd.experiment.objective import baseline_losses
+        from xkd.losses import Recipe
 
         s = self.state
         if s.baseline_init is None:
             return
-        self._train("baseline", s.baseline_init, baseline_losses(), s.source, cache=None)
+        self._train("baseline", s.baseline_init, Recipe.hard_labels(), s.source, cache=None)
         s.baseline = s.baseline_init
         s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
 
     def train_student(self) -> None:
         s = self.state
-        self._train("student", s.student, s.losses, s.kd, cache=s.cache)
+        self._train("student", s.student, s.recipe, s.kd, cache=s.cache)
         s.student.save_pretrained(self.folder.student_dir, card=self._card("KD student"))
         s.teacher.save_pretrained(self.folder.teacher_dir, card=self._card("teacher"))
 
@@ -312,14 +313,15 @@ class Experiment:
         return result
 
     # -------------------------------------------------------------------------- helpers
-    def _train(self, phase: str, model, losses: dict, examples, *, cache) -> None:
+    def _train(self, phase: str, model, recipe, examples, *, cache) -> None:
         from xkd.experiment.objective import dev_accuracy_fn
         from xkd.models import freeze
-        from xkd.train.loop import KDObjective, tokenize_examples, train_model
+        from xkd.train.loop import tokenize_examples, train_model
+        from xkd.train.objective import KDObjective
 
         cfg = self.cfg
         freeze(model, cfg.train.freeze)
-        objective = KDObjective(model, losses, cache)
+        objective = KDObjective(model, recipe, cache)
         teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
         data = tokenize_examples(examples, model.tokenizer, cfg.data.max_length, teacher_ids)
         dev = self.state.dev

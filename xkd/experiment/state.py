@@ -28,7 +28,7 @@ class ExperimentState:
     student: Any = None
     baseline_init: Any = None  # the baseline's initial weights (a copy of the student's)
     baseline: Any = None
-    losses: dict | None = None  # {term name: (weight, DistillLoss)}
+    recipe: Any = None  # xkd.losses.Recipe: the KD student's weighted terms, alpha, T
     teacher_info: dict = field(default_factory=dict)
     student_info: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

@@ -28,16 +28,17 @@ def fine_tune_teacher(
 ) -> None:
     """Train a new head and the unfrozen part of the encoder (``model.teacher_freeze``) with
     cross-entropy on the labelled source rows, then freeze the whole teacher."""
-    from xkd.losses import build_loss
+    from xkd.losses import Recipe
     from xkd.models import freeze
-    from xkd.train.loop import KDObjective, tokenize_examples, train_model
+    from xkd.train.loop import tokenize_examples, train_model
+    from xkd.train.objective import KDObjective
 
     teacher.set_labels(labels, seed=cfg.train.seed)
     freeze(teacher, cfg.model.teacher_freeze)
     tcfg = copy.deepcopy(cfg.train)
     tcfg.epochs = cfg.model.teacher_epochs or 3
     tcfg.freeze = "full"
-    objective = KDObjective(teacher, {"ce": (1.0, build_loss("ce"))})
+    objective = KDObjective(teacher, Recipe.hard_labels())
     data = tokenize_examples(source, teacher.tokenizer, cfg.data.max_length, None)
     train_model(objective, data, tcfg, phase="teacher", callbacks=callbacks)
     freeze(teacher, "full")
