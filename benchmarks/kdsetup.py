@@ -67,7 +67,7 @@ def demo_config(path: str = DEMO, source_language: str | None = None, **train: A
 
 
 def tiny_teacher(texts: list[str]):
-    from xkd.models.testing import tiny_model
+    from xkd.testing.models import tiny_model
 
     return tiny_model(labels=None, texts=texts[:400], layers=2, hidden=32, heads=2, vocab_size=200)
 

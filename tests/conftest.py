@@ -74,7 +74,7 @@ def tiny_csv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory):
     """A tiny random teacher without a classification head (xkd fits one), saved to disk."""
-    from xkd.models.testing import tiny_model
+    from xkd.testing.models import tiny_model
 
     frame = make_parallel_frame()
     model = tiny_model(

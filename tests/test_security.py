@@ -201,7 +201,7 @@ def test_app_upload_with_another_suffix_is_refused(tmp_path):
 def test_trust_remote_code_is_off_by_default():
     from xkd.config import RunConfig
     from xkd.models import XKDModel, build_student, load_model
-    from xkd.models.builders import load_hf_encoder
+    from xkd.models.hf import load_hf_encoder
     from xkd.presets import PRESETS, preset
 
     assert RunConfig().model.trust_remote_code is False

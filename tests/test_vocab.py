@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from xkd.models.testing import tiny_model
 from xkd.models.vocab import extend_vocabulary, missing_characters
+from xkd.testing.models import tiny_model
 
 
 def test_extension_removes_unknowns_and_keeps_known_rows():

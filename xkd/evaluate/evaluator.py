@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from xkd.evaluate import metrics as M
 from xkd.evaluate.headline import Headline
@@ -29,36 +28,27 @@ class EvalResult:
 def model_outputs(
     model, texts: list[str], max_length: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, pooled) of ``model`` on ``texts`` in length-sorted batches, original order kept."""
-    model.eval()
-    device = next(model.parameters()).device
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    logits = [None] * len(texts)
-    pooled = [None] * len(texts)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            enc = model.tokenize([texts[i] for i in idx], max_length=max_length)
-            out = model(**{k: v.to(device) for k, v in enc.items()})
-            lg = out.logits.float().cpu().numpy()
-            pl = out.pooled.float().cpu().numpy()
-            for r, i in enumerate(idx):
-                logits[i] = lg[r]
-                pooled[i] = pl[r]
-    return np.stack(logits), np.stack(pooled)
+    """(logits, pooled) of ``model`` on ``texts`` (:meth:`XKDModel.infer`), in input order."""
+    result = model.infer(texts, max_length=max_length, batch_size=batch_size)
+    return result.logits.numpy(), result.pooled.numpy()
 
 
 def throughput(
     model, texts: list[str], max_length: int, batch_size: int = 64, repeats: int = 1
 ) -> float:
-    """Inference sentences per second of ``model.encode`` on the CPU thread budget in use."""
+    """Inference sentences per second of :meth:`XKDModel.infer` (pooled vectors) on the CPU
+    thread budget in use."""
     texts = texts[: max(batch_size * 4, 1)]
     if not texts:
         return float("nan")
-    model_outputs(model, texts[:batch_size], max_length, batch_size)  # warm-up
+
+    def run(sample: list[str]) -> None:
+        model.infer(sample, max_length=max_length, batch_size=batch_size, outputs=("pooled",))
+
+    run(texts[:batch_size])  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
-        model_outputs(model, texts, max_length, batch_size)
+        run(texts)
     return len(texts) * repeats / (time.perf_counter() - start)
 
 

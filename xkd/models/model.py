@@ -1,12 +1,9 @@
 """``XKDModel``: a Hugging Face encoder + sentence pooling + a linear classification head.
 
-The encoder is any ``transformers.AutoModel`` (BERT-like models in practice). Pooling turns the
-token states ``[B, L, H]`` into one sentence vector ``[B, H]``:
-
-- ``mean``: average of the real (non-padding) tokens;
-- ``cls``: the first token (``[CLS]``);
-- ``attention``: a learned query ``q`` scores every token, ``w = softmax(h·q / sqrt(H))`` over
-  the real tokens, pooled ``= Σ w·h``. ``q`` starts at zero, so it starts as mean pooling.
+The encoder is any ``transformers.AutoModel`` (BERT-like models in practice); the pooling
+(``mean | cls | attention``) is described in :mod:`xkd.models.pooling`. :meth:`XKDModel.infer`
+is the one batched-inference path (the teacher cache, the evaluator and the speed measurement
+use it).
 
 Files written by :meth:`XKDModel.save_pretrained` (safetensors only, no pickle)::
 
@@ -23,12 +20,9 @@ back afterwards (switching costs microseconds; outputs agree to float precision)
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,113 +31,21 @@ import torch
 from torch import nn
 
 from xkd.errors import ConfigError, ModelError
+from xkd.models.card import render_card
 from xkd.models.dims import ModelDims
+from xkd.models.hf import attn_implementation, config_value, load_hf_encoder
+from xkd.models.outputs import EncoderOutput, InferenceResult
+from xkd.models.pooling import AttentionPooling, check_pooling, mean_pool
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("mean", "cls", "attention")
 XKD_CONFIG = "xkd_config.json"
 XKD_HEAD = "xkd_head.safetensors"
 FORMAT_VERSION = 1
-
-
-@dataclass
-class EncoderOutput:
-    """What :meth:`XKDModel.forward` returns.
-
-    ``logits`` [B, C] (None without a head); ``pooled`` [B, H]; ``hidden_states`` a tuple of
-    ``num_layers + 1`` tensors [B, L, H] (index 0 = embeddings, i = output of block i) or None;
-    ``attentions`` a tuple of ``num_layers`` tensors [B, heads, L, L] (index i-1 = block i) or None.
-    """
-
-    logits: torch.Tensor | None
-    pooled: torch.Tensor
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-class AttentionPooling(nn.Module):
-    """Learned-query attention pooling over the real tokens (starts as mean pooling)."""
-
-    def __init__(self, hidden_size: int) -> None:
-        super().__init__()
-        self.query = nn.Parameter(torch.zeros(hidden_size))
-
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = hidden @ self.query.to(hidden.dtype) / math.sqrt(hidden.shape[-1])  # [B, L]
-        scores = scores.masked_fill(mask == 0, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores.float(), dim=-1).to(hidden.dtype)
-        return torch.einsum("bl,blh->bh", weights, hidden)
-
-
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token states where ``mask`` is 1."""
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-
-
-def check_pooling(pooling: str) -> str:
-    if pooling not in POOLINGS:
-        raise ConfigError(f"pooling='{pooling}': use one of {' | '.join(POOLINGS)}")
-    return pooling
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers on HF encoders (shared with builders.py)
-
-
-def config_value(config: Any, *names: str) -> int:
-    """First of ``names`` present on an HF config (configs map aliases like ``n_layers``)."""
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return int(value)
-    raise ModelError(
-        f"the encoder config ({type(config).__name__}) has none of {', '.join(names)}; "
-        "xkd supports BERT-like encoders"
-    )
-
-
-def supports_kwarg(model_class: type, name: str) -> bool:
-    try:
-        return name in inspect.signature(model_class.__init__).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return False
-
-
-def drop_pooler(encoder: nn.Module) -> None:
-    """Remove BERT's unused ``pooler`` (xkd pools itself), where the class allows None."""
-    if getattr(encoder, "pooler", None) is not None and supports_kwarg(
-        type(encoder), "add_pooling_layer"
-    ):
-        encoder.pooler = None
-
-
-def block_list(encoder: nn.Module) -> tuple[str, nn.ModuleList]:
-    """``(name, ModuleList)`` of the encoder's transformer blocks (e.g. ``encoder.layer``)."""
-    n = config_value(encoder.config, "num_hidden_layers", "n_layers", "num_layers")
-    candidates = [
-        (name, mod)
-        for name, mod in encoder.named_modules()
-        if isinstance(mod, nn.ModuleList) and len(mod) == n and name
-    ]
-    if not candidates:
-        raise ModelError(
-            f"cannot find the {n} transformer blocks of {type(encoder).__name__}; "
-            "xkd supports BERT-like encoders"
-        )
-    preferred = [c for c in candidates if c[0].rsplit(".", 1)[-1] in ("layer", "layers", "block")]
-    return (preferred or candidates)[0]
-
-
-def _attn_impl(encoder: nn.Module) -> str | None:
-    return getattr(encoder.config, "_attn_implementation", None)
-
-
-# ---------------------------------------------------------------------------------------------
+INFER_OUTPUTS = ("logits", "pooled")
 
 
 class XKDModel(nn.Module):
@@ -268,7 +170,7 @@ class XKDModel(nn.Module):
         }
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        previous = _attn_impl(self.encoder)
+        previous = attn_implementation(self.encoder)
         switch = output_attentions and previous not in (None, "eager")
         if switch:
             self.encoder.set_attn_implementation("eager")
@@ -309,53 +211,102 @@ class XKDModel(nn.Module):
         )
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
-    def _batched(self, texts: Sequence[str], batch_size: int, max_length: int, what: str):
+    def infer(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int,
+        batch_size: int = 64,
+        outputs: Sequence[str] = INFER_OUTPUTS,
+        hidden_layers: Sequence[int] = (),
+        attention_layers: Sequence[int] = (),
+        token_dtype: torch.dtype = torch.float32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> InferenceResult:
+        """Run the model on ``texts`` for inference; rows come back in the order of ``texts``.
+
+        Texts are sorted by length in characters (stable), cut into batches of ``batch_size``,
+        each tokenized by :meth:`tokenize` (padded to its longest text, truncated to
+        ``max_length``) and run under ``torch.inference_mode`` in eval mode (no dropout); the
+        model's previous train/eval mode is restored afterwards, also on error.
+
+        ``outputs``: which of ``logits`` and ``pooled`` to return; ``hidden_layers`` (0 =
+        embeddings, i = block i) and ``attention_layers`` (1-based blocks): the token states
+        and attention maps to return, cast to ``token_dtype``. ``progress(done, total)`` is
+        called after each batch.
+        """
+        wanted = set(outputs)
+        if wanted - set(INFER_OUTPUTS):
+            raise ValueError(f"outputs={list(outputs)}: use a subset of {list(INFER_OUTPUTS)}")
+        if "logits" in wanted and self.head is None:
+            raise ModelError("this model has no classification head; call set_labels() first")
+        hidden_layers, attention_layers = list(hidden_layers), list(attention_layers)
+        n_layers = self.num_layers
+        for layer in hidden_layers:
+            if not 0 <= layer <= n_layers:
+                raise ModelError(f"hidden layer {layer} does not exist: use 0..{n_layers}")
+        for layer in attention_layers:
+            if not 1 <= layer <= n_layers:
+                raise ModelError(f"attention layer {layer} does not exist: use 1..{n_layers}")
         texts = [str(t) for t in texts]
-        width = self.hidden_size if what == "pooled" else len(self.labels)
-        if not texts:
-            return np.zeros((0, width), dtype=np.float32)
-        ids = self.tokenizer(
-            texts, truncation=True, max_length=self._max_length(max_length), padding=False
-        )["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        size = max(1, int(batch_size))
+        need_h, need_a = bool(hidden_layers), bool(attention_layers)
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in wanted}
+        hidden: dict[int, list] = {layer: [None] * len(texts) for layer in hidden_layers}
+        attentions: dict[int, list] = {layer: [None] * len(texts) for layer in attention_layers}
         device = self.device
-        results: list[np.ndarray] = []
         was_training = self.training
         self.eval()
         try:
             with torch.inference_mode():
-                for start in range(0, len(order), max(1, int(batch_size))):
-                    idx = order[start : start + batch_size]
-                    width = max(len(ids[i]) for i in idx)
-                    input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                    mask = torch.zeros((len(idx), width), dtype=torch.long)
-                    for r, i in enumerate(idx):
-                        input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-                        mask[r, : len(ids[i])] = 1
-                    out = self(input_ids.to(device), mask.to(device))
-                    value = out.pooled if what == "pooled" else out.logits
-                    results.append(value.float().cpu().numpy())
+                for start in range(0, len(order), size):
+                    idx = order[start : start + size]
+                    enc = self.tokenize([texts[i] for i in idx], max_length=max_length)
+                    enc = {k: v.to(device) for k, v in enc.items()}
+                    out = self(**enc, output_hidden_states=need_h, output_attentions=need_a)
+                    for name in parts:
+                        parts[name].append(getattr(out, name).float().cpu())
+                    lengths = enc["attention_mask"].sum(dim=1).tolist() if need_h or need_a else ()
+                    for r, n in enumerate(lengths):  # token features of the real tokens only
+                        i, n = idx[r], int(n)
+                        for layer in hidden_layers:
+                            state = out.hidden_states[layer][r, :n]
+                            hidden[layer][i] = state.to(token_dtype).cpu()
+                        for layer in attention_layers:
+                            att = out.attentions[layer - 1][r, :, :n, :n]
+                            attentions[layer][i] = att.to(token_dtype).cpu()
+                    if progress is not None:
+                        progress(min(start + size, len(order)), len(order))
         finally:
             self.train(was_training)
-        stacked = np.concatenate(results, axis=0)
-        out_arr = np.empty_like(stacked)
-        out_arr[np.asarray(order)] = stacked
-        return out_arr
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        widths = {"logits": len(self.labels), "pooled": self.hidden_size}
+        rows = {
+            name: torch.cat(chunks)[inverse] if chunks else torch.zeros(0, widths[name])
+            for name, chunks in parts.items()
+        }
+        return InferenceResult(
+            logits=rows.get("logits"),
+            pooled=rows.get("pooled"),
+            hidden=hidden,
+            attentions=attentions,
+        )
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64
     ) -> np.ndarray:
         """Pooled sentence vectors ``[N, H]`` (float32), in the order of ``texts``."""
-        return self._batched(texts, batch_size, max_length, "pooled")
+        result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["pooled"])
+        return result.pooled.numpy()
 
     def predict_logits(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64
     ) -> np.ndarray:
         """Head logits ``[N, C]`` (float32), in the order of ``texts``."""
-        if self.head is None:
-            raise ModelError("this model has no classification head; call set_labels() first")
-        return self._batched(texts, batch_size, max_length, "logits")
+        result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["logits"])
+        return result.logits.numpy()
 
     # -- saving and loading --------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, card: dict | None = None) -> Path:
@@ -396,8 +347,6 @@ class XKDModel(nn.Module):
             config = json.loads(cfg_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ModelError(f"{cfg_file}: unreadable ({e}); re-save the model") from e
-        from xkd.models.builders import load_hf_encoder
-
         encoder, tokenizer = load_hf_encoder(
             path,
             trust_remote_code=trust_remote_code,
@@ -418,36 +367,3 @@ class XKDModel(nn.Module):
             with torch.no_grad():
                 model.pooler.query.copy_(tensors["pooler.query"])
         return model.eval()
-
-
-def render_card(model: XKDModel, card: dict | None) -> str:
-    """A small markdown model card: given ``card`` entries plus architecture facts."""
-    lines = ["---", "library_name: xkd", "tags:", "- knowledge-distillation", "---", ""]
-    title = (card or {}).get("title") or (card or {}).get("name") or "xkd model"
-    lines += [f"# {title}", ""]
-
-    def fmt(value: Any) -> str:
-        if isinstance(value, (list, tuple)):
-            return ", ".join(str(v) for v in value)
-        if isinstance(value, dict):
-            return "; ".join(f"{k}: {fmt(v)}" for k, v in value.items())
-        return str(value)
-
-    for key, value in (card or {}).items():
-        if key in ("title", "name"):
-            continue
-        lines.append(f"- **{key}**: {fmt(value)}")
-    if card:
-        lines.append("")
-    lines += [
-        "## Architecture",
-        "",
-        f"- **encoder**: {type(model.encoder).__name__}, {model.num_layers} layers, "
-        f"hidden {model.hidden_size}, {model.num_heads} heads",
-        f"- **pooling**: {model.pooling}",
-        f"- **labels**: {fmt(model.labels) if model.labels else '(no head)'}",
-        "",
-        "Load with `xkd.models.XKDModel.from_pretrained(folder)`.",
-        "",
-    ]
-    return "\n".join(lines)

@@ -59,37 +59,32 @@ class TeacherCache:
 
     # -- filling -------------------------------------------------------------------------------
     def ensure(self, texts: Iterable[str], progress=None) -> None:
-        """Encode every text not cached yet (distinct texts, length-sorted batches)."""
+        """Encode every text not cached yet (distinct texts, length-sorted batches).
+
+        Rows are added in length order (shortest first), the order the batches run in.
+        """
         todo = list(dict.fromkeys(t for t in texts if t not in self.index))
         if not todo:
             return
-        model = self.teacher
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
-        need_h = bool(self.hidden_layers)
-        need_a = bool(self.attention_layers)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = [todo[i] for i in order[start : start + self.batch_size]]
-                enc = model.tokenize(chunk, max_length=self.max_length)
-                enc = {k: v.to(device) for k, v in enc.items()}
-                out = model(**enc, output_hidden_states=need_h, output_attentions=need_a)
-                lengths = enc["attention_mask"].sum(dim=1).tolist()
-                for row, text in enumerate(chunk):
-                    self.index[text] = len(self._pooled)
-                    self._pooled.append(out.pooled[row].float().cpu())
-                    n = int(lengths[row])
-                    for layer in self.hidden_layers:
-                        self._hidden[layer].append(out.hidden_states[layer][row, :n].half().cpu())
-                    for layer in self.attention_layers:
-                        att = out.attentions[layer - 1][row, :, :n, :n]
-                        self._attn[layer].append(att.half().cpu())
-                self.encoded_texts += len(chunk)
-                if progress is not None:
-                    progress(min(start + self.batch_size, len(order)), len(order))
-        model.train(was_training)
+        todo.sort(key=len)
+        result = self.teacher.infer(
+            todo,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            outputs=("pooled",),
+            hidden_layers=self.hidden_layers,
+            attention_layers=self.attention_layers,
+            token_dtype=torch.float16,
+            progress=progress,
+        )
+        for row, text in enumerate(todo):
+            self.index[text] = len(self._pooled)
+            self._pooled.append(result.pooled[row])
+            for layer in self.hidden_layers:
+                self._hidden[layer].append(result.hidden[layer][row])
+            for layer in self.attention_layers:
+                self._attn[layer].append(result.attentions[layer][row])
+        self.encoded_texts += len(todo)
         self._pooled_matrix = None
         self._logits = None
 

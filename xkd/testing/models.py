@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xkd.models.model import XKDModel
+from xkd.models import XKDModel
+from xkd.models.students import random_bert
+from xkd.models.wordpiece import train_tokenizer
 
 SAMPLE_TEXTS = (
     "The weather is nice today.",
@@ -43,8 +45,6 @@ def tiny_model(
     Two calls with the same ``texts`` give the same vocabulary; the same ``seed`` gives the
     same weights. Positions: 128 tokens. Returned in eval mode (deterministic forward).
     """
-    from xkd.models.builders import random_bert, train_tokenizer
-
     tokenizer = train_tokenizer(list(texts or SAMPLE_TEXTS), vocab_size=vocab_size, max_length=128)
     return random_bert(
         tokenizer,
