@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -124,10 +123,15 @@ def model_arch(spec: str) -> Arch:
 
 def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
     """The student's architecture implied by ``cfg.student`` and the teacher's."""
-    spec = cfg.student.strip().lower()
-    m = re.fullmatch(r"from-teacher:(\d+)", spec)
-    if m:
-        k = max(1, min(int(m.group(1)), teacher.num_hidden_layers))
+    from xkd.errors import ConfigError
+    from xkd.models.students import StudentSpec
+
+    try:
+        spec = StudentSpec.parse(cfg.student)
+    except ConfigError as e:
+        return Arch(**_FALLBACK_ARCH, source=str(e), assumed=True)
+    if spec.kind == "from-teacher":
+        k = min(spec.layers, teacher.num_hidden_layers)
         return Arch(
             hidden_size=teacher.hidden_size,
             num_hidden_layers=k,
@@ -138,7 +142,7 @@ def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
             source=f"{k} of the teacher's {teacher.num_hidden_layers} layers",
             assumed=teacher.assumed,
         )
-    if spec == "scratch":
+    if spec.kind == "scratch":
         h = cfg.model.scratch_hidden
         return Arch(
             hidden_size=h,
@@ -149,7 +153,7 @@ def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
             num_attention_heads=max(1, h // 64),
             source="scratch (model.scratch_layers × model.scratch_hidden)",
         )
-    return model_arch(cfg.student)
+    return model_arch(spec.name)
 
 
 @dataclass

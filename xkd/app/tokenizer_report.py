@@ -126,20 +126,27 @@ def report_for_config(cfg, dataset, per_language: int = 200) -> TokenizerReport:
     teacher = load_tokenizer(cfg.teacher, trust_remote_code=cfg.model.trust_remote_code)
     if teacher is None:
         notes.append(f"teacher tokenizer of '{cfg.teacher}' not available offline; not shown")
-    spec = cfg.student.strip().lower()
+    from xkd.errors import ConfigError
+    from xkd.models.students import StudentSpec
+
+    try:
+        spec: StudentSpec | None = StudentSpec.parse(cfg.student)
+    except ConfigError as e:
+        spec = None
+        notes.append(f"{e}; the student's tokenizer is not shown")
     tokenizers: dict[str, Any] = {}
-    if spec.startswith("from-teacher"):
+    if spec is not None and spec.from_teacher:
         tokenizers["teacher = student"] = teacher
         notes.append("a from-teacher student shares the teacher's tokenizer")
     else:
         tokenizers["teacher"] = teacher
-        if spec == "scratch":
+        if spec is not None and spec.kind == "scratch":
             notes.append(
                 "a scratch student trains its own tokenizer on the training texts at launch "
                 "(few unknown tokens on these languages by construction)"
             )
-        else:
-            student = load_tokenizer(cfg.student, trust_remote_code=cfg.model.trust_remote_code)
+        elif spec is not None:
+            student = load_tokenizer(spec.name, trust_remote_code=cfg.model.trust_remote_code)
             if student is None:
                 notes.append(
                     f"student tokenizer of '{cfg.student}' not available offline; not shown"
