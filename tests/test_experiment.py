@@ -57,9 +57,7 @@ def test_experiment_run_returns_result_with_the_evaluators_headline(
 
 
 def test_steps_fill_the_typed_state_in_order(tiny_teacher_dir, tiny_csv, tmp_path):
-    exp = Experiment(
-        _config(tiny_teacher_dir, tiny_csv, baseline="false"), run_dir=tmp_path / "r"
-    )
+    exp = Experiment(_config(tiny_teacher_dir, tiny_csv, baseline="false"), run_dir=tmp_path / "r")
     exp.load_data()
     assert exp.state.targets == ["it"] and exp.state.teacher is None
     exp.load_teacher()

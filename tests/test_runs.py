@@ -134,8 +134,20 @@ def test_metrics_torn_line_ignored(tmp_path):
 def test_eval_and_config_roundtrip(tmp_path):
     rf = RunFolder(tmp_path / "r")
     assert rf.read_eval() is None
-    rf.write_eval({"languages": {"en": {"n": 3}}})
-    assert rf.read_eval() == {"languages": {"en": {"n": 3}}}
+    with pytest.raises(ValueError, match="headline"):
+        rf.write_eval({"languages": {"en": {"n": 3}}})
+    with pytest.raises(ValueError, match="unknown eval.json field.*summary"):
+        rf.write_eval({"headline": {}, "summary": {}})
+    with pytest.raises(ValueError, match="unknown headline field"):
+        rf.write_eval({"headline": {"kd_gainz": 0.1}})
+    rf.write_eval({"languages": {"en": {"n": 3}}, "headline": {"kd_gain": 0.1}})
+    assert rf.read_eval() == {
+        "format": 2,
+        "languages": {"en": {"n": 3}},
+        "headline": {"kd_gain": 0.1},
+    }
+    with pytest.raises(ValueError, match="unknown status.json field"):
+        rf.write_status("running", stepz=3)
     rf.write_config({"name": "x", "data": {"path": "demo"}})
     assert rf.read_config()["data"]["path"] == "demo"
     try:
@@ -295,7 +307,10 @@ def test_xkd_runs_table_fits_100_columns(tmp_path, capsys):
     cfg = {
         "teacher": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
         "student": "from-teacher:3",
-        "data": {"path": str(tmp_path / "a" / "very" / "long" / "data.csv"), "source_language": "en"},
+        "data": {
+            "path": str(tmp_path / "a" / "very" / "long" / "data.csv"),
+            "source_language": "en",
+        },
     }
     result = {
         "source_language": "en",
@@ -481,3 +496,43 @@ def test_read_status_truth_when_folder_is_read_only(tmp_path, monkeypatch):
     monkeypatch.setattr(folder_module, "atomic_write_json", refuse)
     assert rf.read_status()["state"] == "interrupted"
     assert json.loads(rf.status_path.read_text())["state"] == "running"
+
+
+# ------------------------------------------------------------------ metrics records
+
+
+def test_metrics_records_are_read_by_kind_old_and_new(tmp_path):
+    from xkd.runs import read_metrics
+
+    rf = RunFolder(tmp_path / "r")
+    # format 1 (no kind): flat loss terms, and dev accuracy as eval_<lang>_accuracy
+    rf.append_metrics(
+        {"phase": "student", "step": 1, "epoch": 0.1, "loss": 2.0, "kl": 1.5, "lr": 1e-4}
+    )
+    rf.append_metrics(
+        {"phase": "student", "step": 2, "eval_en_accuracy": 0.5, "eval_it_accuracy": 0.4}
+    )
+    # format 2
+    rf.append_metrics(
+        {
+            "kind": "train",
+            "phase": "student",
+            "step": 3,
+            "epoch": 0.3,
+            "loss": 1.0,
+            "lr": 1e-4,
+            "terms": {"kl": 0.9},
+        }
+    )
+    rf.append_metrics(
+        {"kind": "eval", "phase": "student", "step": 4, "epoch": 0.4, "accuracy": {"en": 0.6}}
+    )
+    rf.append_metrics({"kind": "alignment", "phase": "student", "step": 4})  # a later feature's
+    train = read_metrics(rf, "train")
+    assert [r["step"] for r in train] == [1, 3]
+    assert train[0]["terms"] == {"kl": 1.5} and train[1]["terms"] == {"kl": 0.9}
+    assert all("eval_en_accuracy" not in r["terms"] for r in train)  # dev accuracy is no loss term
+    evals = read_metrics(tmp_path / "r", "eval")
+    assert [r["accuracy"] for r in evals] == [{"en": 0.5, "it": 0.4}, {"en": 0.6}]
+    with pytest.raises(ValueError, match="unknown metrics kind"):
+        read_metrics(rf, "losses")

@@ -13,11 +13,12 @@ import yaml
 from tests.conftest import make_parallel_frame, tiny_overrides
 from xkd.cli import main
 from xkd.config import TrainConfig
-from xkd.losses import build_loss
+from xkd.losses import Recipe, Term, build_loss
 from xkd.train.cache import TeacherCache
 from xkd.train.callbacks import Callback
 from xkd.train.examples import Examples
-from xkd.train.loop import KDObjective, epoch_batches, tokenize_examples, train_model
+from xkd.train.loop import epoch_batches, tokenize_examples, train_model
+from xkd.train.objective import KDObjective
 
 
 @pytest.fixture()
@@ -87,14 +88,14 @@ def test_epoch_batches_cover_every_example_once_and_are_deterministic():
 
 
 def _objective(model, cache):
-    losses = {
-        "kl": (1.0, build_loss("kl", temperature=2.0, alpha=0.5)),
-        "parallel_mse": (1.0, build_loss("parallel_mse")),
-    }
+    terms = (
+        Term(name="kl", weight=1.0, loss=build_loss("kl", temperature=2.0)),
+        Term(name="parallel_mse", weight=1.0, loss=build_loss("parallel_mse")),
+    )
     dims = model.dims(3)
-    for _, loss in losses.values():
-        loss.setup(dims, dims)
-    return KDObjective(model, losses, cache)
+    for term in terms:
+        term.loss.setup(dims, dims)
+    return KDObjective(model, Recipe(terms=terms, alpha=0.5, temperature=2.0), cache)
 
 
 class StopAfter(Callback):
@@ -179,8 +180,9 @@ def test_run_folder_contract(finished_run):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["student"] == "from-teacher:1" and cfg["data"]["source_language"] == "en"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    kd = [r for r in records if r["phase"] == "student"]
-    assert kd and {"step", "epoch", "loss", "lr", "kl", "parallel_mse"} <= set(kd[0])
+    kd = [r for r in records if r["phase"] == "student" and r["kind"] == "train"]
+    assert kd and {"kind", "step", "epoch", "loss", "lr", "terms"} <= set(kd[0])
+    assert set(kd[0]["terms"]) == {"kl", "parallel_mse"}
     assert [r for r in records if r["phase"] == "baseline"]
     ev = json.loads((run / "eval.json").read_text())
     for lang in ("en", "it"):
@@ -188,6 +190,7 @@ def test_run_folder_contract(finished_run):
         assert {"n", "prior", "teacher", "student", "baseline"} <= set(e)
         assert 0 <= e["student"]["accuracy"] <= 1 and "macro_f1" in e["baseline"]
     assert {"retrieval", "pair_cosine", "agreement", "kl", "sizes", "throughput"} <= set(ev)
+    assert ev["format"] == 2 and set(ev["headline"]) >= {"kd_gain", "source_kept"}
     assert set(ev["retrieval"]["it"]["student"]) == {"src_to_tgt", "tgt_to_src"}
     emb = pd.read_parquet(run / "embeddings.parquet")
     assert {"text", "language", "label", "pair_id", "model", "vector"} <= set(emb.columns)
