@@ -13,7 +13,9 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
-from xkd.app import rundata
+from xkd.app import fmt, rundata
+from xkd.app import labels as L
+from xkd.runs import Run, load_run
 
 PAGE_FILES = {
     "home": "pages/home.py",
@@ -64,12 +66,12 @@ def _embeddings(path: str, mtime: float):
     return rundata.read_embeddings(path)
 
 
-def predictions(run: rundata.RunData):
+def predictions(run: Run):
     """``predictions.parquet`` of a run (cached until the file changes), or None."""
     return _predictions(str(run.path), _mtime(run.folder.predictions_path))
 
 
-def embeddings(run: rundata.RunData):
+def embeddings(run: Run):
     """``embeddings.parquet`` of a run (cached until the file changes), or None."""
     return _embeddings(str(run.path), _mtime(run.folder.embeddings_path))
 
@@ -99,7 +101,7 @@ def no_runs_message(what: str) -> None:
         st.page_link(PAGE_FILES["lab"], label="Open the Lab", icon=":material/science:")
 
 
-def current_run(what: str) -> rundata.RunData | None:
+def current_run(what: str) -> Run | None:
     """The current run's data, or ``None`` after showing the empty state."""
     run_id = current_run_id()
     if not run_id:
@@ -109,10 +111,10 @@ def current_run(what: str) -> rundata.RunData | None:
     if not path.is_dir():
         st.warning(f"Run {run_id} no longer exists; pick another run in the sidebar.")
         return None
-    return rundata.load_run(path)
+    return load_run(path)
 
 
-def results_missing(run: rundata.RunData, what: str) -> None:
+def results_missing(run: Run, what: str) -> None:
     """Explain why a run has no results yet (still going, failed, stopped)."""
     state = run.state or "unknown"
     if run.active:
@@ -125,7 +127,7 @@ def results_missing(run: rundata.RunData, what: str) -> None:
         st.page_link(PAGE_FILES["lab"], label="Watch it in the Lab", icon=":material/monitoring:")
     elif state in ("failed", "interrupted"):
         st.error(
-            f"Run **{run.run_id}** {state}: {run.status.get('error') or 'see its logs'}. "
+            f"Run **{run.run_id}** {state}: {run.error or 'see its logs'}. "
             f"{what} exist only for finished runs."
         )
     elif state == "stopped":
@@ -145,11 +147,23 @@ def legend_below(fig, y: float = -0.22):
     return fig
 
 
-def fmt_pct(value) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if v != v:  # nan
-        return "—"
-    return f"{100 * v:.1f}%"
+def headline_row(run: Run, *, speed: bool = False) -> None:
+    """The run's headline metrics in one row (from ``run.headline``; ``–`` where missing).
+
+    With ``speed`` a fifth metric shows the student's inference speed relative to the teacher.
+    """
+    metrics = L.headline_metrics(run.headline)
+    ratio = fmt.get(run.eval, "throughput", "student_vs_teacher")
+    cols = st.columns(len(metrics) + int(speed))
+    for col, m in zip(cols, metrics):
+        col.metric(m.label, m.value, help=m.help)
+    if speed:
+        cols[-1].metric(
+            "Speed vs teacher",
+            f"{fmt.num(ratio):.1f}×" if fmt.is_number(ratio) else fmt.DASH,
+            help=f"inference sentences per second, {L.STUDENT} / {L.TEACHER}, on the run's device",
+        )
+
+
+#: Deprecated name of :func:`xkd.app.fmt.pct`, kept while pages/lab.py still calls it.
+fmt_pct = fmt.pct

@@ -7,48 +7,35 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
-from xkd.app import rundata, views
+from xkd.app import accuracy as A
+from xkd.app import labels as L
+from xkd.runs import Run
 
-C.ensure_router("accuracy")
-st.title("Accuracy")
-st.caption(
-    "Test-split accuracy per language. The teacher was trained on the source language only; "
-    "the KD student learned from the teacher, the baseline from the source labels alone. "
-    "**% of teacher kept** = student / teacher accuracy."
-)
 
-run = C.current_run("Accuracy per language appears here once a run has finished.")
-if run is None:
-    st.stop()
-
-table = views.accuracy_table(run.eval)
-if table.empty:
-    C.results_missing(run, "Accuracies")
-else:
-    head = views.headline(run.eval)
-    m = st.columns(5)
-    m[0].metric("Student, target languages", C.fmt_pct(head.get("student_target_accuracy")))
-    m[1].metric("Baseline, target languages", C.fmt_pct(head.get("baseline_target_accuracy")))
-    gain = head.get("kd_gain")
-    m[2].metric("KD gain", f"{100 * gain:+.1f} pts" if gain is not None and gain == gain else "—")
-    m[3].metric("Source accuracy kept", C.fmt_pct(head.get("source_kept")))
-    speed = (run.eval or {}).get("throughput") or {}
-    ratio = speed.get("student_vs_teacher")
-    m[4].metric(
-        "Speed vs teacher",
-        f"{ratio:.1f}×" if isinstance(ratio, (int, float)) else "—",
-        help="inference sentences per second, student / teacher, on the run's device",
+def intro() -> None:
+    st.title("Accuracy")
+    st.caption(
+        f"Test-split accuracy per language. The {L.TEACHER} was trained on the source language "
+        f"only; the {L.STUDENT} learned from the {L.TEACHER}, the {L.BASELINE} from the source "
+        f"labels alone. **{L.TEACHER_KEPT}** (source language) = {L.STUDENT} / {L.TEACHER} "
+        f"accuracy; **{L.TRANSFER_RATIO}** (target languages) = {L.STUDENT} accuracy on the "
+        f"language / {L.TEACHER} accuracy on the same items in the source language."
     )
 
-    long = views.accuracy_long(run.eval)
+
+def accuracy_bars(run: Run, table) -> None:
+    long = L.with_model_labels(A.accuracy_long(run.eval))
     fig = px.bar(
         long,
         x="language",
         y="accuracy",
         color="model",
         barmode="group",
-        color_discrete_map=views.MODEL_COLORS,
-        category_orders={"language": table["language"].tolist(), "model": list(views.MODELS)},
+        color_discrete_map=L.LABEL_COLORS,
+        category_orders={
+            "language": table["language"].tolist(),
+            "model": [L.model_label(m) for m in L.MODELS],
+        },
         hover_data={"accuracy": ":.3f", "prior": ":.3f"},
     )
     fig.add_trace(
@@ -57,7 +44,7 @@ else:
             y=table["prior"],
             mode="markers",
             marker=dict(symbol="line-ew", size=28, line=dict(width=3, color="#888")),
-            name="majority prior",
+            name=L.PRIOR,
             hovertemplate="prior %{y:.3f}<extra></extra>",
         )
     )
@@ -69,53 +56,32 @@ else:
     )
     st.plotly_chart(fig, key="acc_bars")
 
+
+def per_language_table(run: Run, table) -> None:
     st.markdown("**Per language**")
     show_all = st.toggle(
         "Show F1, calibration and agreement columns", key="acc_all_cols", value=False
     )
-    shown = (
-        table
-        if show_all
-        else table[
-            [
-                "language",
-                "role",
-                "n",
-                "prior",
-                "teacher",
-                "student",
-                "baseline",
-                "% of teacher kept",
-                "KD gain (points)",
-                "teacher macro-F1",
-                "student macro-F1",
-                "baseline macro-F1",
-            ]
-        ]
-    )
-    pct = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(
-        shown,
+        A.accuracy_display(table, all_columns=show_all),
         hide_index=True,
         width="stretch",
         key="acc_table",
         column_config={
-            "prior": st.column_config.NumberColumn(
-                format="%.3f", help="share of the most frequent label (always-guess-it accuracy)"
+            L.PRIOR: st.column_config.TextColumn(help=L.PRIOR_HELP),
+            L.TEACHER_KEPT: st.column_config.TextColumn(help=L.TEACHER_KEPT_HELP),
+            L.TRANSFER_RATIO: st.column_config.TextColumn(
+                help=L.transfer_ratio_help(run.source_language)
             ),
-            "teacher": pct,
-            "student": pct,
-            "baseline": pct,
-            "% of teacher kept": st.column_config.NumberColumn(format="%.1f%%"),
-            "baseline % of teacher": st.column_config.NumberColumn(format="%.1f%%"),
-            "KD gain (points)": st.column_config.NumberColumn(format="%+.1f"),
-            **{
-                c: pct
-                for c in table.columns
-                if c.endswith(("macro-F1", "ECE")) or c in ("agreement", "KL(teacher‖student)")
-            },
+            L.KD_GAIN: st.column_config.TextColumn(help=L.KD_GAIN_HELP),
         },
     )
+    st.caption(
+        f"{L.TEACHER_KEPT} is shown for the source language and the {L.TRANSFER_RATIO} for "
+        f"target languages: {L.transfer_ratio_help(run.source_language)}"
+    )
+    for note in A.transfer_notes(table, run.source_language):
+        st.caption(note)
     st.download_button(
         "Download CSV",
         table.to_csv(index=False).encode(),
@@ -125,20 +91,31 @@ else:
         icon=":material/download:",
     )
 
-st.divider()
-st.subheader("Across runs")
-runs = C.runs()
-results = {}
-for info in runs:
-    if info.state == "finished":
-        results[info.run_id] = rundata.load_run(info.path).eval
-metric = st.selectbox("Metric", list(views.HEATMAP_METRICS), key="acc_heat_metric")
-heat = views.heatmap_frame(results, metric)
-if heat.empty:
-    st.caption("The heatmap compares finished runs; none has results yet.")
-else:
-    st.caption(views.HEATMAP_METRICS[metric])
-    is_acc = metric.endswith("accuracy")
+
+def this_run(run: Run) -> None:
+    table = A.accuracy_table(run.eval, C.predictions(run))
+    if table.empty:
+        C.results_missing(run, "Accuracies")
+        return
+    C.headline_row(run, speed=True)
+    accuracy_bars(run, table)
+    per_language_table(run, table)
+
+
+def across_runs() -> None:
+    st.divider()
+    st.subheader("Across runs")
+    finished = [r for r in C.runs() if r.state == "finished"]
+    metric = st.selectbox("Metric", list(A.HEATMAP_METRICS), key="acc_heat_metric")
+    results = {r.run_id: r.eval for r in finished}
+    needs_predictions = A.HEATMAP_METRICS[metric][0] == "transfer ratio"
+    predictions = {r.run_id: C.predictions(r) for r in finished} if needs_predictions else None
+    heat = A.heatmap_frame(results, metric, predictions)
+    if heat.empty:
+        st.caption("The heatmap compares finished runs; none has results for this metric yet.")
+        return
+    st.caption(A.HEATMAP_METRICS[metric][1])
+    is_acc = A.heatmap_is_accuracy(metric)
     fig = px.imshow(
         heat,
         text_auto=".2f" if is_acc else ".0f",
@@ -155,11 +132,10 @@ else:
     )
     st.plotly_chart(fig, key="acc_heatmap")
     st.dataframe(
-        heat.reset_index(),
+        A.heatmap_display(heat, metric),
         hide_index=True,
         width="stretch",
         key="acc_heat_table",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in heat.columns},
     )
     st.download_button(
         "Download CSV",
@@ -169,3 +145,12 @@ else:
         key="acc_heat_csv",
         icon=":material/download:",
     )
+
+
+C.ensure_router("accuracy")
+intro()
+run = C.current_run("Accuracy per language appears here once a run has finished.")
+if run is None:
+    st.stop()
+this_run(run)
+across_runs()

@@ -2,7 +2,7 @@
 and the main widgets of each page (no exception may escape to the page).
 
 The finished run is a real tiny run trained once per session with ``xkd train`` on a random
-2-layer teacher; the running run is a fabricated folder (``xkd.app.samples``) whose status names a
+2-layer teacher; the running run is a fabricated folder (``xkd.testing.runs``) whose status names a
 live dummy process, with partial metrics and no eval.json.
 """
 
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from xkd.app import rundata, samples
+from xkd.app import labels, rundata
 from xkd.runs import is_valid_run_id
+from xkd.testing import runs as samples
 
 pytestmark = pytest.mark.app
 
@@ -153,7 +154,8 @@ def test_every_page_in_every_state(state, runs_dir):
             assert "still running" in texts(at.info), page
         if state == "finished" and page == "accuracy":
             assert len(at.get("plotly_chart")) >= 2  # bars and the heatmap
-            assert any(m.label == "Student, target languages" for m in at.metric)
+            assert any(m.label == labels.STUDENT_TARGETS for m in at.metric)
+            assert "None" not in texts(at.metric) and "nan" not in texts(at.metric)
     # (AppTest drops sidebar elements after switch_page, so the sidebar is checked above)
 
 
@@ -228,10 +230,14 @@ def test_accuracy_widgets(runs_dir, real_run, tmp_path):
     at = goto(new_app(), "accuracy")
     at.toggle(key="acc_all_cols").set_value(True).run()
     no_exception(at)
-    for metric in ("% of teacher kept", "KD gain (points)", "baseline accuracy"):
+    for metric in ("transfer ratio (%)", "KD gain (points)", f"{labels.BASELINE} accuracy"):
         at.selectbox(key="acc_heat_metric").set_value(metric).run()
         no_exception(at)
-    assert len(at.get("download_button")) == 2
+        assert len(at.get("download_button")) == 2, metric
+    table = at.dataframe[0].value  # the per-language table
+    assert labels.TRANSFER_RATIO in table.columns and labels.TEACHER_KEPT in table.columns
+    assert "None" not in table.to_string() and "nan" not in table.to_string()
+    assert labels.TRANSFER_RATIO in texts(at.caption)
 
 
 def test_loss_lab_worked_example_and_sliders(runs_dir):

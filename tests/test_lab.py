@@ -1,4 +1,4 @@
-"""Unit tests of xkd.app: loss lab, views, run data, estimate, tokenizer report, launch helpers."""
+"""Unit tests of xkd.app: loss lab, page data, run data, estimate, tokenizer report, files."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xkd.app import accuracy, alignment, distributions, files, labels, losslab, rundata, runs_view
 from xkd.app import estimate as E
-from xkd.app import files, losslab, rundata, samples, views
 from xkd.app import tokenizer_report as T
 from xkd.errors import ConfigError
+from xkd.runs import RunFolder, load_run
+from xkd.testing import runs as samples
 
 # ------------------------------------------------------------------------------ loss lab
 
@@ -118,26 +120,129 @@ def test_feature_mse_value_and_gradient():
         losslab.feature_mse([1.0], [1.0, 2.0])
 
 
-# --------------------------------------------------------------------------------- views
+# ------------------------------------------------------------------------ page data (views)
 
 
 @pytest.fixture
 def sample_run(tmp_path):
     path = samples.write_sample_run(tmp_path / "runs")
-    return rundata.load_run(path)
+    return load_run(path)
 
 
-def test_accuracy_table_and_kept(sample_run):
-    table = views.accuracy_table(sample_run.eval)
+def test_accuracy_table_kept_on_source_transfer_ratio_on_targets(sample_run):
+    preds = rundata.read_predictions(sample_run.path)
+    table = accuracy.accuracy_table(sample_run.eval, preds)
     assert table["language"].tolist()[0] == "en"  # source first
     assert set(table["role"]) == {"source", "target"}
-    row = table.iloc[1]
-    assert row["% of teacher kept"] == pytest.approx(100 * row["student"] / row["teacher"])
-    assert row["KD gain (points)"] == pytest.approx(100 * (row["student"] - row["baseline"]))
-    long = views.accuracy_long(sample_run.eval)
+    src, tgt = table.iloc[0], table.iloc[1]
+    assert src["% of teacher kept"] == pytest.approx(100 * src["student"] / src["teacher"])
+    assert math.isnan(src["transfer ratio"]) and math.isnan(tgt["% of teacher kept"])
+    ratios = accuracy.transfer_ratios(preds, sample_run.labels, "en").set_index("language")
+    assert tgt["transfer ratio"] == pytest.approx(ratios.loc[tgt["language"], "transfer ratio"])
+    assert tgt["KD gain (points)"] == pytest.approx(100 * (tgt["student"] - tgt["baseline"]))
+    long = accuracy.accuracy_long(sample_run.eval)
     assert set(long["model"]) == {"teacher", "student", "baseline"}
-    assert views.accuracy_table(None).empty
-    assert views.accuracy_table({"languages": {}}).empty
+    assert accuracy.accuracy_table(None).empty
+    assert accuracy.accuracy_table({"languages": {}}).empty
+
+
+def _logits(pred: int, n: int = 2) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    out[pred] = 5.0
+    return out
+
+
+def _preds(rows) -> pd.DataFrame:
+    """rows: (language, pair_id, label index, teacher's argmax, student's argmax)."""
+    labels = ["a", "b"]
+    return pd.DataFrame(
+        [
+            {
+                "text": f"{lang}{pair}",
+                "language": lang,
+                "label": labels[y] if y is not None else None,
+                "pair_id": pair,
+                "teacher_logits": _logits(t),
+                "student_logits": _logits(s),
+            }
+            for lang, pair, y, t, s in rows
+        ]
+    )
+
+
+def test_transfer_ratio_compares_the_student_abroad_with_the_teacher_on_the_same_items():
+    preds = _preds(
+        [
+            # source: the teacher is right on p1, p2, p3 and wrong on p4 (and on the unpaired p9)
+            ("en", "p1", 0, 0, 1),
+            ("en", "p2", 1, 1, 1),
+            ("en", "p3", 0, 0, 0),
+            ("en", "p4", 1, 0, 0),
+            ("en", "p9", 0, 1, 1),
+            # it: paired with p1..p4; the student is right on p1, p2, p4; the teacher is wrong
+            # on every Italian row (its own target accuracy, 0, must not be the reference)
+            ("it", "p1", 0, 1, 0),
+            ("it", "p2", 1, 0, 1),
+            ("it", "p3", 0, 1, 1),
+            ("it", "p4", 1, 0, 1),
+            ("it", None, 0, 1, 0),  # no pair: left out
+            ("it", "p8", 0, 1, 0),  # no source row with this pair: left out
+            # de: the teacher got none of the paired source items right -> undefined
+            ("de", "p4", 1, 1, 1),
+            # fr: labelled rows but none paired -> undefined
+            ("fr", "p7", 0, 0, 0),
+        ]
+    )
+    ratios = accuracy.transfer_ratios(preds, ["a", "b"], "en").set_index("language")
+    it = ratios.loc["it"]
+    assert it["n_pairs"] == 4
+    assert it["student accuracy"] == pytest.approx(3 / 4)
+    assert it["teacher source accuracy"] == pytest.approx(3 / 4)
+    assert it["transfer ratio"] == pytest.approx(100.0) and it["note"] == ""
+    de = ratios.loc["de"]
+    assert math.isnan(de["transfer ratio"]) and "none of the 1 paired en" in de["note"]
+    fr = ratios.loc["fr"]
+    assert fr["n_pairs"] == 0 and math.isnan(fr["transfer ratio"]) and "pair_id" in fr["note"]
+    assert "en" not in ratios.index
+    # a student better abroad than the teacher at home: above 100 %, and the page says why
+    better = _preds(
+        [("en", "p1", 0, 0, 0), ("en", "p2", 0, 1, 0), *[("it", p, 0, 1, 0) for p in ("p1", "p2")]]
+    )
+    assert accuracy.transfer_ratios(better, ["a", "b"], "en")["transfer ratio"].tolist() == [
+        pytest.approx(200.0)
+    ]
+    assert accuracy.transfer_ratios(None, ["a"], "en").empty
+    assert accuracy.transfer_ratios(preds.drop(columns="student_logits"), ["a"], "en").empty
+
+
+def test_accuracy_display_has_no_none_nan_or_unexplained_ratio():
+    preds = _preds(
+        [("en", "p1", 0, 0, 0), ("en", "p2", 0, 1, 0), ("it", "p1", 0, 1, 0)]
+        + [("it", "p2", 0, 1, 0), ("de", "p2", 0, 0, 0)]
+    )
+    result = {
+        "source_language": "en",
+        "labels": ["a", "b"],
+        "languages": {
+            "en": {"n": 2, "prior": 1.0, "teacher": {"accuracy": 0.5}, "student": {"accuracy": 1}},
+            "it": {"n": 2, "prior": 1.0, "teacher": {"accuracy": 0.0}, "student": {"accuracy": 1}},
+            "de": {"n": 1, "prior": 1.0, "teacher": {"accuracy": 1.0}, "student": {"accuracy": 1}},
+        },
+    }
+    table = accuracy.accuracy_table(result, preds)
+    shown = accuracy.accuracy_display(table, all_columns=True)
+    text = shown.to_string()
+    assert "None" not in text and "nan" not in text.lower()
+    assert labels.STUDENT in shown.columns and labels.BASELINE in shown.columns
+    assert shown.set_index("language").loc["it", labels.TRANSFER_RATIO] == "200.0%"
+    assert shown.set_index("language").loc["de", labels.TRANSFER_RATIO] == "–"
+    notes = " ".join(accuracy.transfer_notes(table, "en"))
+    assert "de is –" in notes and "none of the 1 paired en items" in notes
+    assert "above 100 % (it)" in notes
+    # without predictions.parquet every target ratio is explained, none is made up
+    bare = accuracy.accuracy_table(result)
+    assert bare["transfer ratio"].isna().iloc[1:].all()
+    assert "no predictions.parquet" in " ".join(accuracy.transfer_notes(bare, "en"))
 
 
 def test_accuracy_table_without_baseline():
@@ -145,60 +250,70 @@ def test_accuracy_table_without_baseline():
         "source_language": "en",
         "languages": {"en": {"n": 3, "prior": 0.5, "teacher": {"accuracy": 0.8}}},
     }
-    table = views.accuracy_table(result)
+    table = accuracy.accuracy_table(result)
     assert math.isnan(table.loc[0, "student"])
     assert math.isnan(table.loc[0, "% of teacher kept"])
+    assert accuracy.accuracy_display(table).iloc[0][labels.STUDENT] == "–"
 
 
 def test_heatmap_frame(sample_run, tmp_path):
-    other = rundata.load_run(samples.write_sample_run(tmp_path / "runs", seed=3))
+    other = load_run(samples.write_sample_run(tmp_path / "runs", seed=3))
     results = {sample_run.run_id: sample_run.eval, other.run_id: other.eval, "broken": None}
-    heat = views.heatmap_frame(results, "student accuracy")
+    student = f"{labels.STUDENT} accuracy"
+    heat = accuracy.heatmap_frame(results, student)
     assert heat.shape == (2, 3)
     assert list(heat.columns) == ["de", "en", "it"]
-    kept = views.heatmap_frame(results, "% of teacher kept")
-    assert (kept.to_numpy() > 1).all()  # a percentage
+    preds = {r.run_id: rundata.read_predictions(r.path) for r in (sample_run, other)}
+    ratio = accuracy.heatmap_frame(results, f"{labels.TRANSFER_RATIO} (%)", preds)
+    assert list(ratio.columns) == ["de", "it"]  # targets only
+    assert (ratio.to_numpy() > 1).all()  # a percentage
+    assert "None" not in accuracy.heatmap_display(ratio, f"{labels.TRANSFER_RATIO} (%)").to_string()
+    gain = accuracy.heatmap_display(
+        accuracy.heatmap_frame(results, "KD gain (points)"), "KD gain (points)"
+    )
+    assert gain.iloc[0, 1].endswith(" pts")
     with pytest.raises(ValueError):
-        views.heatmap_frame(results, "nope")
-    assert views.heatmap_frame({}, "student accuracy").empty
+        accuracy.heatmap_frame(results, "nope")
+    assert accuracy.heatmap_frame({}, student).empty
 
 
 def test_prediction_table_filters_and_kl(sample_run):
     from xkd.evaluate import metrics as M
 
     preds = rundata.read_predictions(sample_run.path)
-    table = views.prediction_table(preds, sample_run.labels, temperature=2.0)
+    table = distributions.prediction_table(preds, sample_run.labels, temperature=2.0)
     assert len(table) == len(preds)
     t = np.stack(preds["teacher_logits"].to_list())
     s = np.stack(preds["student_logits"].to_list())
     for i in (0, 5):
         assert table.loc[i, "kl"] == pytest.approx(M.mean_kl(t[i : i + 1], s[i : i + 1], 2.0))
     assert table["agree"].tolist() == (t.argmax(1) == s.argmax(1)).tolist()
-    it = views.filter_predictions(table, languages=["it"])
+    it = distributions.filter_predictions(table, languages=["it"])
     assert set(it["language"]) == {"it"}
-    wrong = views.filter_predictions(table, correctness="student wrong")
+    wrong = distributions.filter_predictions(table, correctness="student wrong")
     assert not wrong["student_correct"].any()
-    dis = views.filter_predictions(table, agreement="disagree")
+    dis = distributions.filter_predictions(table, agreement="disagree")
     assert not dis["agree"].any()
-    assert views.filter_predictions(table, text="PASTA")["text"].str.contains("pasta").all()
+    pasta = distributions.filter_predictions(table, text="PASTA")
+    assert pasta["text"].str.contains("pasta").all()
     # a hotter temperature lowers confidence
-    hot = views.prediction_table(preds, sample_run.labels, temperature=8.0)
+    hot = distributions.prediction_table(preds, sample_run.labels, temperature=8.0)
     assert (hot["teacher_conf"] <= table["teacher_conf"] + 1e-12).all()
-    bars = views.example_bars(preds, 0, sample_run.labels, 2.0)
+    bars = distributions.example_bars(preds, 0, sample_run.labels, 2.0)
     assert (bars[bars["model"] == "teacher"]["signed"] <= 0).all()
     assert bars.groupby("model")["probability"].sum().tolist() == pytest.approx([1.0, 1.0])
-    assert views.example_kl(preds, 0, 2.0) == pytest.approx(table.loc[0, "kl"])
-    assert views.prediction_table(None, []).empty
+    assert distributions.example_kl(preds, 0, 2.0) == pytest.approx(table.loc[0, "kl"])
+    assert distributions.prediction_table(None, []).empty
 
 
 def test_calibration_and_agreement_frames(sample_run):
     preds = rundata.read_predictions(sample_run.path)
-    conf = views.confidence_frame(preds, sample_run.labels)
+    conf = distributions.confidence_frame(preds, sample_run.labels)
     assert set(conf["model"]) == {"teacher", "student", "baseline"}
     assert conf["confidence"].between(0, 1).all()
-    rel = views.reliability_frame(preds, sample_run.labels, n_bins=5)
+    rel = distributions.reliability_frame(preds, sample_run.labels, n_bins=5)
     assert rel.groupby("model")["count"].sum().tolist() == [len(preds)] * 3
-    agr = views.agreement_frame(preds, sample_run.labels)
+    agr = distributions.agreement_frame(preds, sample_run.labels)
     assert agr["language"].tolist() == ["de", "en", "it"]
     expected = sample_run.eval["languages"]["it"]["agreement"]
     assert agr.set_index("language").loc["it", "agreement"] == pytest.approx(expected)
@@ -206,31 +321,31 @@ def test_calibration_and_agreement_frames(sample_run):
 
 def test_alignment_table_from_eval_matches_embeddings(sample_run):
     emb = rundata.read_embeddings(sample_run.path)
-    from_eval = views.alignment_table(sample_run.eval)
-    computed = views.alignment_table(None, emb, "en")
+    from_eval = alignment.alignment_table(sample_run.eval)
+    computed = alignment.alignment_table(None, emb, "en")
     key = ["language", "model"]
     a = from_eval.sort_values(key).reset_index(drop=True)
     b = computed.sort_values(key).reset_index(drop=True)
     assert len(a) == len(b) == 6
     for col in ("src→tgt @1", "tgt→src @1", "pair cosine"):
         np.testing.assert_allclose(a[col], b[col], atol=1e-6)
-    assert views.alignment_table(None, None).empty
+    assert alignment.alignment_table(None, None).empty
 
 
 def test_projection_frame_is_cached_and_joint(sample_run):
     emb = rundata.read_embeddings(sample_run.path)
     cache = sample_run.folder.cache_dir
-    proj, notes = views.projection_frame(emb, method="pca", cache_dir=cache)
+    proj, notes = alignment.projection_frame(emb, method="pca", cache_dir=cache)
     assert set(proj["model"]) == {"teacher", "student"}
     assert len(proj) == 2 * len(emb) // 3
     assert list(cache.glob("*.parquet"))
-    again, _ = views.projection_frame(emb, method="pca", cache_dir=cache)
+    again, _ = alignment.projection_frame(emb, method="pca", cache_dir=cache)
     pd.testing.assert_frame_equal(proj, again)
-    centred, _ = views.projection_frame(emb, method="pca", center=True, languages=["en", "it"])
+    centred, _ = alignment.projection_frame(emb, method="pca", center=True, languages=["en", "it"])
     assert set(centred["language"]) == {"en", "it"}
-    small, notes = views.projection_frame(emb, method="pca", max_points=30)
+    small, notes = alignment.projection_frame(emb, method="pca", max_points=30)
     assert len(small) <= 30 and notes
-    lines = views.translation_segments(proj, "en")
+    lines = alignment.translation_segments(proj, "en")
     assert set(lines) == {"teacher", "student"}
     xs, ys = lines["student"]
     assert len(xs) == len(ys) and xs.count(None) == 24  # 12 pairs × 2 targets
@@ -239,63 +354,68 @@ def test_projection_frame_is_cached_and_joint(sample_run):
 def test_projection_with_different_widths_projects_separately():
     rows = []
     for i in range(6):
-        rows.append(
-            dict(
-                text=f"t{i}",
-                language="en",
-                label="a",
-                pair_id=str(i),
-                model="teacher",
-                vector=np.ones(4) * i,
-            )
-        )
-        rows.append(
-            dict(
-                text=f"t{i}",
-                language="en",
-                label="a",
-                pair_id=str(i),
-                model="student",
-                vector=np.arange(3.0) + i,
-            )
-        )
-    proj, notes = views.projection_frame(pd.DataFrame(rows), method="pca")
+        common = dict(text=f"t{i}", language="en", label="a", pair_id=str(i))
+        rows.append(dict(common, model="teacher", vector=np.ones(4) * i))
+        rows.append(dict(common, model="student", vector=np.arange(3.0) + i))
+    proj, notes = alignment.projection_frame(pd.DataFrame(rows), method="pca")
     assert len(proj) == 12 and any("widths" in n for n in notes)
 
 
 def test_neighbours_table_excludes_self(sample_run):
     emb = rundata.read_embeddings(sample_run.path)
-    nn = views.neighbours_table(emb, [0, 1], k=3)
+    nn = alignment.neighbours_table(emb, [0, 1], k=3)
     assert len(nn) == 6
     assert (nn["query"] != nn["neighbour"]).all() | (
         nn["query language"] != nn["neighbour language"]
     ).all()
     assert nn.groupby(["query", "model"])["cosine"].apply(lambda s: s.is_monotonic_decreasing).all()
-    assert views.neighbours_table(emb, []).empty
+    assert alignment.neighbours_table(emb, []).empty
 
 
 def test_config_diff_and_recipe():
     a = samples.sample_config("a")
     b = samples.sample_config("b")
     b["distill"]["temperature"] = 1.0
-    diff = views.config_diff({"r1": a, "r2": b})
+    diff = runs_view.config_diff({"r1": a, "r2": b})
     assert set(diff["key"]) == {"name", "distill.temperature"}
-    full = views.config_diff({"r1": a, "r2": b}, all_keys=True)
+    full = runs_view.config_diff({"r1": a, "r2": b}, all_keys=True)
     assert len(full) > len(diff)
-    assert views.recipe_text(a) == "parallel_mse×10 + kl×1 (T=3.0, α=0.0)"
-    assert views.flatten({"a": {"b": 1, "c": [1]}}) == {"a.b": 1, "a.c": [1]}
+    assert runs_view.recipe_text(a) == "parallel_mse×10 + kl×1 (T=3.0, α=0.0)"
+    assert runs_view.flatten({"a": {"b": 1, "c": [1]}}) == {"a.b": 1, "a.c": [1]}
 
 
-def test_runs_overview(sample_run, tmp_path):
+def test_runs_overview_shows_the_evaluators_headline_once(sample_run, tmp_path, live_pid):
+    samples.write_sample_run(tmp_path / "runs", state="running", pid=live_pid, name="going")
     runs = rundata.all_runs(tmp_path / "runs")
-    table = views.runs_overview(
-        runs, {sample_run.run_id: sample_run.config}, {sample_run.run_id: sample_run.eval}
-    )
-    assert table.loc[0, "state"] == "finished"
-    assert table.loc[0, "KD gain (points)"] == pytest.approx(
-        100 * sample_run.eval["summary"]["kd_gain"]
-    )
-    assert "parallel_mse" in table.loc[0, "recipe"]
+    table = runs_view.runs_overview(runs)
+    row = table.set_index("run").loc[sample_run.run_id]
+    assert row["state"] == "finished"
+    head = sample_run.headline
+    assert row[labels.KD_GAIN] == pytest.approx(head.kd_gain)
+    assert row[labels.STUDENT_TARGETS] == pytest.approx(head.student_target_accuracy)
+    assert "parallel_mse" in row["recipe"]
+    # one column per headline number, one label per concept
+    assert [c for c in table.columns if "gain" in c.lower()] == [labels.KD_GAIN]
+    assert [c for c in table.columns if "baseline" in c.lower()] == [labels.BASELINE_TARGETS]
+    shown = runs_view.overview_display(table).set_index("run")
+    assert shown.loc[sample_run.run_id, labels.KD_GAIN] == f"{100 * head.kd_gain:+.1f} pts"
+    going = shown.drop(sample_run.run_id).iloc[0]
+    assert going[labels.KD_GAIN] == "–" and going[labels.STUDENT_TARGETS] == "–"
+    assert "None" not in shown.to_string()
+
+
+def test_headline_metrics_read_the_run_headline(sample_run):
+    metrics = labels.headline_metrics(sample_run.headline)
+    assert [m.label for m in metrics] == [
+        labels.STUDENT_TARGETS,
+        labels.BASELINE_TARGETS,
+        labels.KD_GAIN,
+        labels.TEACHER_KEPT,
+    ]
+    head = sample_run.headline
+    assert metrics[2].value == f"{100 * head.kd_gain:+.1f} pts"
+    assert metrics[0].value == f"{100 * head.student_target_accuracy:.1f}%"
+    assert [m.value for m in labels.headline_metrics(None)] == ["–"] * 4
 
 
 # ------------------------------------------------------------------------------- run data
@@ -311,9 +431,9 @@ def live_pid():
 
 def test_running_run_reads_partially(tmp_path, live_pid):
     path = samples.write_sample_run(tmp_path, state="running", pid=live_pid)
-    run = rundata.load_run(path)
+    run = load_run(path)
     assert run.state == "running" and run.active
-    assert run.eval is None and run.labels == []
+    assert run.eval is None and run.labels == [] and run.headline is None
     assert rundata.read_predictions(path) is None
     assert rundata.read_embeddings(path) is None
     frame = rundata.metrics_frame(path)
@@ -326,11 +446,27 @@ def test_running_run_reads_partially(tmp_path, live_pid):
     assert "student" in prog.text and "20/60" in prog.text
 
 
+def test_dev_accuracy_is_never_drawn_among_the_loss_curves(tmp_path, live_pid):
+    path = samples.write_sample_run(tmp_path, state="running", pid=live_pid)
+    folder = RunFolder(path)
+    # a record in the format before ``kind`` (flat eval_<lang>_accuracy keys) as well
+    folder.append_metrics({"phase": "student", "step": 25, "epoch": 0.4, "eval_it_accuracy": 0.7})
+    terms = set(rundata.curves_long(rundata.metrics_frame(path), "r")["term"])
+    assert terms == {"loss", "ce", "kl", "parallel_mse"}
+    assert not any("accuracy" in t or t in ("it", "de") for t in terms)
+    dev = rundata.accuracy_curves(path, "r")
+    assert set(dev["language"]) == {"it", "de"}
+    assert dev[dev["step"] == 25]["accuracy"].tolist() == [0.7]
+    assert dev["accuracy"].between(0, 1).all()
+    assert len(dev) == 2 * 2 + 1  # two eval records × two languages, and the old-format one
+    assert len(rundata.metrics_frame(path)) == 40 // 5 + 20 // 5  # train records only
+
+
 def test_dead_pid_reads_as_interrupted(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     path = samples.write_sample_run(tmp_path, state="running", pid=proc.pid)
-    assert rundata.load_run(path).state == "interrupted"
+    assert load_run(path).state == "interrupted"
 
 
 def test_progress_and_eta():

@@ -1,8 +1,10 @@
-"""Reading a run folder for the app: status, curves, progress and ETA, result tables.
+"""Reading a run folder for the app: curves, progress and ETA, result tables, the default run.
 
-Everything is read from the run folder on each call, so a page refresh or a page switch never
-loses a run; files that are missing or half-written (a run still going) give ``None`` or an
-empty frame, never an exception.
+The run object is :class:`xkd.runs.Run` (``load_run`` and ``device_name`` are the
+:mod:`xkd.runs` functions, imported here for the pages). Everything is read from the run
+folder on each call, so a page refresh or a page switch never loses a run; files that are
+missing or half-written (a run still going) give ``None`` or an empty frame, never an
+exception.
 """
 
 from __future__ import annotations
@@ -10,19 +12,51 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from xkd.runs import ACTIVE_STATES, RunFolder, RunInfo, default_runs_dir, list_runs
+from xkd.runs import (
+    ACTIVE_STATES,
+    Run,
+    RunFolder,
+    default_runs_dir,
+    device_name,
+    list_runs,
+    load_run,
+    read_metrics,
+)
+
+__all__ = [
+    "PHASES",
+    "EtaTracker",
+    "Progress",
+    "accuracy_curves",
+    "all_runs",
+    "curves_long",
+    "default_run_id",
+    "device_label",
+    "device_name",
+    "format_seconds",
+    "load_run",
+    "log_tail",
+    "loss_terms_of",
+    "metrics_frame",
+    "pick_run",
+    "progress",
+    "read_embeddings",
+    "read_predictions",
+    "run_label",
+    "runs_dir",
+]
 
 #: Training phases in order, with a rough share of a run's wall time (for the overall bar).
 PHASES = ("launch", "data", "teacher", "baseline", "student", "eval", "done")
 _PHASE_WEIGHT = {"data": 0.03, "teacher": 0.17, "baseline": 0.3, "student": 0.45, "eval": 0.05}
 
-#: Keys of a metrics.jsonl record that are not loss terms.
-NON_TERM_KEYS = ("phase", "step", "epoch", "lr", "time", "elapsed")
+#: Columns of a train-metrics frame that are not loss values.
+NON_TERM_KEYS = ("kind", "phase", "step", "epoch", "lr")
 
 
 def runs_dir() -> Path:
@@ -44,24 +78,12 @@ def device_label() -> str:
     return "cpu"
 
 
-def device_name(device: str = "auto") -> str:
-    """The device-lock name for a ``train.device`` setting (``auto`` -> cuda:0 or cpu)."""
-    if device == "auto":
-        try:
-            import torch
-
-            return "cuda:0" if torch.cuda.is_available() else "cpu"
-        except Exception:  # noqa: BLE001
-            return "cpu"
-    return "cuda:0" if device == "cuda" else device
-
-
-def default_run_id(runs: list[RunInfo]) -> str | None:
+def default_run_id(runs: list[Run]) -> str | None:
     """The newest run (``list_runs`` sorts newest first), or ``None`` when there is none."""
     return runs[0].run_id if runs else None
 
 
-def pick_run(runs: list[RunInfo], wanted: str | None) -> str | None:
+def pick_run(runs: list[Run], wanted: str | None) -> str | None:
     """``wanted`` when it is still listed, otherwise the newest run."""
     ids = [r.run_id for r in runs]
     if wanted in ids:
@@ -69,64 +91,12 @@ def pick_run(runs: list[RunInfo], wanted: str | None) -> str | None:
     return default_run_id(runs)
 
 
-def run_label(info: RunInfo) -> str:
+def run_label(run: Run) -> str:
     """``<run id> · <state>`` for select boxes."""
-    return f"{info.run_id} · {info.state or 'unknown'}"
+    return f"{run.run_id} · {run.state or 'unknown'}"
 
 
 # ------------------------------------------------------------------------------------ files
-
-
-@dataclass
-class RunData:
-    """What the pages read from one run folder (loaded eagerly except the parquet tables)."""
-
-    run_id: str
-    path: Path
-    status: dict = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
-    eval: dict | None = None
-
-    @property
-    def folder(self) -> RunFolder:
-        return RunFolder(self.path)
-
-    @property
-    def state(self) -> str | None:
-        return self.status.get("state")
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def labels(self) -> list[str]:
-        if self.eval and isinstance(self.eval.get("labels"), list):
-            return [str(x) for x in self.eval["labels"]]
-        return []
-
-    @property
-    def source_language(self) -> str | None:
-        if self.eval and self.eval.get("source_language"):
-            return str(self.eval["source_language"])
-        data = self.config.get("data") if isinstance(self.config.get("data"), dict) else {}
-        return data.get("source_language")
-
-
-def load_run(path: str | os.PathLike) -> RunData:
-    """Status, config and eval of a run folder (missing or broken files give empty values)."""
-    folder = RunFolder(path)
-    try:
-        config = folder.read_config()
-    except Exception:  # noqa: BLE001 - a broken config.yaml must not break a page
-        config = {}
-    return RunData(
-        run_id=folder.run_id,
-        path=folder.path,
-        status=folder.read_status(),
-        config=config,
-        eval=folder.read_eval(),
-    )
 
 
 def _read_parquet(path: Path):
@@ -151,22 +121,27 @@ def read_embeddings(path: str | os.PathLike):
 
 
 def metrics_frame(path: str | os.PathLike):
-    """``metrics.jsonl`` as a DataFrame (empty with a ``phase`` and ``step`` column if none)."""
+    """The ``train`` records of ``metrics.jsonl``, one row each: ``phase, step, epoch, lr``,
+    ``loss`` and one column per loss term (empty with ``phase`` and ``step`` if none).
+
+    Only ``kind="train"`` records are read (:func:`xkd.runs.read_metrics`), so dev-accuracy
+    (``eval``) records never appear among the loss terms; see :func:`accuracy_curves`.
+    """
     import pandas as pd
 
-    records = RunFolder(path).read_metrics()
+    records = read_metrics(path, kind="train")
     if not records:
         return pd.DataFrame(columns=["phase", "step"])
-    frame = pd.DataFrame(records)
-    if "phase" not in frame:
-        frame["phase"] = ""
-    if "step" not in frame:
-        frame["step"] = range(1, len(frame) + 1)
-    return frame
+    rows = []
+    for rec in records:
+        terms = rec.get("terms") if isinstance(rec.get("terms"), dict) else {}
+        base = {k: rec.get(k) for k in ("phase", "step", "epoch", "lr", "loss")}
+        rows.append(base | {k: v for k, v in terms.items() if k not in base})
+    return pd.DataFrame(rows)
 
 
 def loss_terms_of(frame) -> list[str]:
-    """Numeric columns of a metrics frame that are loss values (``loss`` first)."""
+    """Numeric columns of a :func:`metrics_frame` that are loss values (``loss`` first)."""
     import pandas as pd
 
     terms = [
@@ -178,7 +153,7 @@ def loss_terms_of(frame) -> list[str]:
 
 
 def curves_long(frame, run_id: str | None = None):
-    """Long frame ``phase, step, term, value`` (``run`` too when given) of every loss term."""
+    """Long frame ``phase, step, term, value, run`` of every loss term of a :func:`metrics_frame`."""
     import pandas as pd
 
     if frame is None or frame.empty:
@@ -190,6 +165,21 @@ def curves_long(frame, run_id: str | None = None):
     long = long.dropna(subset=["value"])
     long["run"] = run_id or ""
     return long.reset_index(drop=True)
+
+
+def accuracy_curves(path: str | os.PathLike, run_id: str | None = None):
+    """Dev accuracy during training: ``phase, step, language, accuracy, run``, one row per
+    language of each ``kind="eval"`` record of ``metrics.jsonl`` (empty when none)."""
+    import pandas as pd
+
+    cols = ["phase", "step", "language", "accuracy", "run"]
+    rows = [
+        {"phase": rec.get("phase", ""), "step": rec.get("step"), "language": lang}
+        | {"accuracy": value, "run": run_id or ""}
+        for rec in read_metrics(path, kind="eval")
+        for lang, value in (rec.get("accuracy") or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=cols)
 
 
 # --------------------------------------------------------------------------------- progress
@@ -347,6 +337,6 @@ def log_tail(path: str | os.PathLike, lines: int = 40) -> str:
     return "\n\n".join(out)
 
 
-def all_runs(base: str | os.PathLike | None = None) -> list[RunInfo]:
+def all_runs(base: str | os.PathLike | None = None) -> list[Run]:
     """:func:`xkd.runs.list_runs` of ``base`` (default: :func:`runs_dir`)."""
     return list_runs(Path(base) if base is not None else runs_dir())

@@ -5,7 +5,8 @@ status, metrics, eval.json, embeddings and predictions parquet, a tiny ``student
 ``state="running"`` writes a run still in its student phase (partial metrics, no eval.json, no
 tables) whose status names ``pid`` (pass a live process so the status is not corrected to
 ``interrupted``). The numbers are random but consistent (translations sit close together, the
-student agrees with the teacher most of the time).
+student agrees with the teacher most of the time). ``metrics.jsonl`` holds ``train`` records
+of both phases and ``eval`` records (dev accuracy) of the student phase, as a real run writes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xkd.runs import RunFolder, atomic_write_json, create_run_folder, utc_now
+from xkd.runs import Headline, RunFolder, create_run_folder, utc_now
 
 LABELS = ["food", "greeting", "weather"]
 LANGUAGES = ["en", "it", "de"]
@@ -71,15 +72,23 @@ def _metrics(phases: dict[str, int]) -> list[dict]:
     for phase, steps in phases.items():
         for step in range(5, steps + 1, 5):
             decay = float(np.exp(-step / 30))
-            rec = {"phase": phase, "step": step, "epoch": round(step / steps, 4)}
+            epoch = round(step / steps, 4)
             if phase == "baseline":
-                rec.update(loss=1.1 * decay + 0.2, ce=1.1 * decay + 0.2)
+                loss, terms = 1.1 * decay + 0.2, {"ce": 1.1 * decay + 0.2}
             else:
-                rec.update(
-                    loss=2.0 * decay + 0.3, parallel_mse=1.5 * decay + 0.2, kl=0.5 * decay + 0.1
+                loss = 2.0 * decay + 0.3
+                terms = {"parallel_mse": 1.5 * decay + 0.2, "kl": 0.5 * decay + 0.1}
+            lr = 1e-4 * (1 - step / (steps + 1))
+            records.append(
+                {"kind": "train", "phase": phase, "step": step, "epoch": epoch, "loss": loss}
+                | {"lr": lr, "terms": terms}
+            )
+            if phase == "student" and step % 10 == 0:
+                accuracy = {lang: round(0.9 - 0.4 * decay, 4) for lang in LANGUAGES[1:]}
+                records.append(
+                    {"kind": "eval", "phase": phase, "step": step, "epoch": epoch}
+                    | {"accuracy": accuracy}
                 )
-            rec["lr"] = 1e-4 * (1 - step / (steps + 1))
-            records.append(rec)
     return records
 
 
@@ -154,9 +163,8 @@ def write_sample_run(
         )
     emb = pd.DataFrame(emb_rows)
     preds = pd.DataFrame(pred_rows)
-    emb.to_parquet(folder.embeddings_path, index=False)
-    preds.to_parquet(folder.predictions_path, index=False)
-    atomic_write_json(folder.eval_path, _eval_from(preds, emb))
+    folder.write_tables(embeddings=emb, predictions=preds)
+    folder.write_eval(_eval_from(preds, emb))
     student = folder.student_dir
     student.mkdir(exist_ok=True)
     (student / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": 3}\n')
@@ -169,7 +177,6 @@ def write_sample_run(
 
 def _eval_from(preds, emb) -> dict:
     from xkd.evaluate import metrics as M
-    from xkd.evaluate.evaluator import headline
 
     index = {lab: i for i, lab in enumerate(LABELS)}
     per_lang = {}
@@ -210,7 +217,7 @@ def _eval_from(preds, emb) -> dict:
         "languages": per_lang,
         "retrieval": retrieval,
         "pair_cosine": pair_cos,
-        "summary": headline(per_lang, "en"),
+        "headline": Headline.compute(per_lang, "en").to_dict(),
         "sizes": {"teacher": {"parameters": 22_700_000}, "student": {"parameters": 17_400_000}},
         "throughput": {"teacher": 120.0, "student": 240.0, "student_vs_teacher": 2.0},
         "timings": {"total": 42.0},

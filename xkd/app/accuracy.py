@@ -1,0 +1,309 @@
+"""The Accuracy page's data: per-language accuracy, the transfer ratio, the runs × languages heatmap.
+
+Inputs are the ``eval.json`` dict and the ``predictions.parquet`` frame of a run. Missing
+parts (``None``, a model missing from eval.json) give ``nan`` cells or an empty frame, never an
+exception, so the page works on a run that is still going.
+
+Two ratios compare the KD student with the teacher:
+
+- ``% of teacher kept`` (source language): student / teacher accuracy on the source language.
+- ``transfer ratio`` (each target language): student accuracy on the target language / teacher
+  accuracy on the same items (same ``pair_id``) in the source language. The teacher only
+  learned the source language, so its own target-language accuracy is no fair reference (it
+  can be near 0, which made the old "% of teacher kept" read 238 % or nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from xkd.app import fmt
+from xkd.app import labels as L
+from xkd.app.fmt import get, num, ratio
+
+MODELS = L.MODELS
+
+ACCURACY_COLUMNS = [
+    "language",
+    "role",
+    "n",
+    "prior",
+    "teacher",
+    "student",
+    "baseline",
+    "% of teacher kept",
+    "transfer ratio",
+    "KD gain (points)",
+    "teacher macro-F1",
+    "student macro-F1",
+    "baseline macro-F1",
+    "teacher ECE",
+    "student ECE",
+    "baseline ECE",
+    "agreement",
+    "KL(teacher‖student)",
+    "transfer pairs",
+    "transfer note",
+]
+
+TRANSFER_COLUMNS = [
+    "language",
+    "n_pairs",
+    "student accuracy",
+    "teacher source accuracy",
+    "transfer ratio",
+    "note",
+]
+
+
+def transfer_ratios(
+    predictions: pd.DataFrame | None, labels: Sequence[str], source: str | None
+) -> pd.DataFrame:
+    """Per target language: the KD student there vs the teacher on the same items in ``source``.
+
+    Items are matched by ``pair_id``; only labelled rows whose pair also has a labelled
+    ``source`` row count. ``transfer ratio`` is ``100 * student accuracy / teacher source
+    accuracy`` (it can exceed 100); it is ``nan`` with a ``note`` saying why when undefined
+    (no paired items, or the teacher got none of them right). Empty when ``predictions`` lacks
+    teacher or student logits.
+    """
+    need = {"language", "label", "pair_id", "teacher_logits", "student_logits"}
+    if predictions is None or predictions.empty or not need <= set(predictions) or not source:
+        return pd.DataFrame(columns=TRANSFER_COLUMNS)
+    index = {name: i for i, name in enumerate(labels)}
+    y = np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in predictions["label"]])
+    rows = predictions.assign(_y=y)
+    rows = rows[(rows["_y"] >= 0) & rows["pair_id"].notna()]
+
+    def correct(part: pd.DataFrame, model: str) -> pd.Series:
+        logits = fmt.logit_matrix(part[f"{model}_logits"])
+        return pd.Series(logits.argmax(axis=1) == part["_y"].to_numpy(), index=part["pair_id"])
+
+    src = rows[rows["language"] == source].drop_duplicates("pair_id")
+    teacher_src = correct(src, "teacher") if len(src) else pd.Series(dtype=bool)
+    out = []
+    for lang in sorted(set(predictions["language"]) - {source}):
+        tgt = rows[(rows["language"] == lang) & rows["pair_id"].isin(teacher_src.index)]
+        tgt = tgt.drop_duplicates("pair_id")
+        n = len(tgt)
+        s_acc = float(correct(tgt, "student").mean()) if n else float("nan")
+        t_acc = float(teacher_src.loc[tgt["pair_id"]].mean()) if n else float("nan")
+        if n == 0:
+            note = f"no labelled {lang} test item shares a pair_id with a {source} item"
+        elif t_acc == 0:
+            note = f"the teacher got none of the {n} paired {source} items right"
+        else:
+            note = ""
+        out.append(
+            {
+                "language": lang,
+                "n_pairs": n,
+                "student accuracy": s_acc,
+                "teacher source accuracy": t_acc,
+                "transfer ratio": 100 * ratio(s_acc, t_acc),
+                "note": note,
+            }
+        )
+    return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
+
+
+def _count(value) -> int:
+    n = num(value)
+    return 0 if math.isnan(n) else int(n)
+
+
+def accuracy_table(
+    result: dict | None,
+    predictions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per language: n, prior, accuracy per model, the ratio to the teacher, F1, ECE.
+
+    ``% of teacher kept`` (source row only) is ``100 * student / teacher`` accuracy;
+    ``transfer ratio`` (target rows only) comes from :func:`transfer_ratios` of
+    ``predictions`` (``nan`` with a ``transfer note`` when undefined or when there are no
+    predictions); ``KD gain`` is ``100 * (student - baseline)``. The source language comes
+    first.
+    """
+    languages = get(result, "languages")
+    if not isinstance(languages, dict) or not languages:
+        return pd.DataFrame(columns=ACCURACY_COLUMNS)
+    source = get(result, "source_language")
+    label_names = get(result, "labels") if isinstance(get(result, "labels"), list) else []
+    transfer = transfer_ratios(predictions, label_names, source).set_index("language")
+    rows = []
+    for lang, entry in languages.items():
+        acc = {m: num(get(entry, m, "accuracy")) for m in MODELS}
+        is_source = lang == source
+        if is_source:
+            kept, ratio_t, pairs, note = 100 * ratio(acc["student"], acc["teacher"]), np.nan, 0, ""
+        elif lang in transfer.index:
+            t = transfer.loc[lang]
+            kept, ratio_t, pairs, note = np.nan, t["transfer ratio"], t["n_pairs"], t["note"]
+        else:
+            why = "this run has no predictions.parquet" if predictions is None else "no predictions"
+            kept, ratio_t, pairs, note = np.nan, np.nan, 0, f"{why} for {lang}"
+        rows.append(
+            {
+                "language": lang,
+                "role": "source" if is_source else "target",
+                "n": _count(get(entry, "n")),
+                "prior": num(get(entry, "prior")),
+                **acc,
+                "% of teacher kept": kept,
+                "transfer ratio": float(ratio_t),
+                "KD gain (points)": 100 * (acc["student"] - acc["baseline"]),
+                **{f"{m} macro-F1": num(get(entry, m, "macro_f1")) for m in MODELS},
+                **{f"{m} ECE": num(get(entry, m, "ece")) for m in MODELS},
+                "agreement": num(get(entry, "agreement")),
+                "KL(teacher‖student)": num(get(entry, "kl")),
+                "transfer pairs": int(pairs),
+                "transfer note": note,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+    frame["_order"] = (frame["role"] != "source").astype(int)
+    frame = frame.sort_values(["_order", "language"], kind="stable").drop(columns="_order")
+    return frame.reset_index(drop=True)
+
+
+#: Columns of the short per-language table (the rest appear with "show all").
+SHORT_COLUMNS = [
+    "language",
+    "role",
+    "n",
+    "prior",
+    "teacher",
+    "student",
+    "baseline",
+    "% of teacher kept",
+    "transfer ratio",
+    "KD gain (points)",
+]
+
+
+def _gain_cell(points) -> str:
+    """A KD gain already in points (as in the tables) as ``+52.0 pts``."""
+    return fmt.points(num(points) / 100)
+
+
+def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.DataFrame:
+    """:func:`accuracy_table` as text for the page: labelled headers, no ``nan`` anywhere."""
+    cols = [c for c in ACCURACY_COLUMNS if c != "transfer note"]
+    shown = table[cols if all_columns else SHORT_COLUMNS]
+    three = fmt.decimal
+    formats = {
+        "prior": three,
+        **{m: three for m in MODELS},
+        "% of teacher kept": fmt.percent,
+        "transfer ratio": fmt.percent,
+        "KD gain (points)": _gain_cell,
+        **{c: three for c in cols if c.endswith(("macro-F1", "ECE"))},
+        "agreement": three,
+        "KL(teacher‖student)": three,
+    }
+    rename = {
+        "student": L.STUDENT,
+        "baseline": L.BASELINE,
+        "KD gain (points)": L.KD_GAIN,
+        "prior": L.PRIOR,
+        **{f"{m} {k}": f"{L.model_label(m)} {k}" for m in MODELS for k in ("macro-F1", "ECE")},
+    }
+    return fmt.text_frame(shown, formats, rename=rename)
+
+
+def transfer_notes(table: pd.DataFrame, source: str | None) -> list[str]:
+    """Why a target language's transfer ratio is ``–``, and a line when one is above 100 %."""
+    targets = table[table["role"] == "target"] if not table.empty else table
+    notes = [
+        f"{L.TRANSFER_RATIO} for {row['language']} is {fmt.DASH}: {row['transfer note']}."
+        for _, row in targets.iterrows()
+        if row["transfer note"]
+    ]
+    over = [r["language"] for _, r in targets.iterrows() if num(r["transfer ratio"]) > 100]
+    if over:
+        notes.append(
+            f"{L.TRANSFER_RATIO} above 100 % ({', '.join(over)}): the {L.STUDENT} is more "
+            f"accurate there than the {L.TEACHER} is on the same sentences in "
+            f"{source or 'the source language'}."
+        )
+    return notes
+
+
+def accuracy_long(result: dict | None) -> pd.DataFrame:
+    """``language, model, accuracy`` for grouped bars (models missing from eval.json left out)."""
+    table = accuracy_table(result)
+    if table.empty:
+        return pd.DataFrame(columns=["language", "model", "accuracy", "prior"])
+    long = table.melt(
+        id_vars=["language", "prior"], value_vars=list(MODELS), var_name="model"
+    ).rename(columns={"value": "accuracy"})
+    return long.dropna(subset=["accuracy"]).reset_index(drop=True)[
+        ["language", "model", "accuracy", "prior"]
+    ]
+
+
+#: Heatmap metrics: name -> (accuracy_table column, description).
+HEATMAP_METRICS = {
+    f"{L.STUDENT} accuracy": ("student", f"{L.STUDENT} accuracy on the test split"),
+    f"{L.BASELINE} accuracy": ("baseline", f"{L.BASELINE} accuracy on the test split"),
+    f"{L.TEACHER} accuracy": ("teacher", f"{L.TEACHER} accuracy on the test split"),
+    f"{L.KD_GAIN} (points)": (
+        "KD gain (points)",
+        f"({L.STUDENT} − {L.BASELINE} accuracy) × 100",
+    ),
+    f"{L.TRANSFER_RATIO} (%)": (
+        "transfer ratio",
+        f"target languages only: {L.transfer_ratio_help(None)}",
+    ),
+}
+
+
+def heatmap_is_accuracy(metric: str) -> bool:
+    """Whether a heatmap metric is an accuracy in [0, 1] (the others are points or %)."""
+    return metric.endswith("accuracy")
+
+
+def heatmap_frame(
+    results: Mapping[str, dict | None],
+    metric: str = f"{L.STUDENT} accuracy",
+    predictions: Mapping[str, pd.DataFrame | None] | None = None,
+) -> pd.DataFrame:
+    """Runs × languages matrix of ``metric`` (one of :data:`HEATMAP_METRICS`).
+
+    ``results`` maps run id -> eval.json dict (runs without one are left out);
+    ``predictions`` maps run id -> predictions.parquet frame, needed for the transfer ratio.
+    Accuracies are in [0, 1]; the KD gain is in points and the transfer ratio in %. Languages
+    where the metric is undefined for every run (the source, for the transfer ratio) are left
+    out.
+    """
+    if metric not in HEATMAP_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(HEATMAP_METRICS)}")
+    col = HEATMAP_METRICS[metric][0]
+    rows: dict[str, dict[str, float]] = {}
+    for run_id, result in results.items():
+        table = accuracy_table(result, (predictions or {}).get(run_id))
+        if table.empty:
+            continue
+        rows[run_id] = dict(zip(table["language"], table[col]))
+    frame = pd.DataFrame.from_dict(rows, orient="index").dropna(axis=1, how="all")
+    if frame.empty:
+        return frame
+    frame.index.name = "run"
+    return frame[sorted(frame.columns)]
+
+
+def heatmap_display(heat: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A :func:`heatmap_frame` as text (``run`` a column, ``–`` where a run has no value)."""
+    col = HEATMAP_METRICS[metric][0]
+    if col == "KD gain (points)":
+        cell = _gain_cell
+    elif col == "transfer ratio":
+        cell = fmt.percent
+    else:
+        cell = fmt.decimal
+    frame = heat.reset_index()
+    return fmt.text_frame(frame, {c: cell for c in heat.columns})
