@@ -96,14 +96,24 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     name: str = _f(help="loss name from the registry (xkd.losses.LOSSES)")
-    weight: float = _f(1.0, "weight of this term in the total loss")
-    params: dict[str, Any] = _f(
-        help="loss parameters (temperature, alpha, gamma, ...)", default_factory=dict
-    )
+    weight: float = _f(1.0, "weight w of this term: total = alpha*CE + (1-alpha)*sum(w*loss)")
+    params: dict[str, Any] = _f(help="loss params (temperature, gamma, ...)", default_factory=dict)
 
     def validate(self) -> None:
         if self.weight < 0:
             raise ConfigError(f"distill.losses[{self.name}].weight={self.weight} must be >= 0")
+        lam = self.params.get("lambda", self.params.get("lambda_"))
+        if lam is not None:  # removed params: say what to write instead
+            new = f"{self.weight * lam:g}" if isinstance(lam, int | float) else "<weight*lambda>"
+            raise ConfigError(
+                f"distill.losses[{self.name}]: 'lambda' was removed; put the factor in the "
+                f"term's weight: {{name: {self.name}, weight: {new}}}"
+            )
+        if "alpha" in self.params:
+            raise ConfigError(
+                f"distill.losses[{self.name}]: 'alpha' is no longer a loss parameter; set "
+                "distill.alpha (the hard-label CE, applied once to the whole objective)"
+            )
 
 
 @dataclass
@@ -112,10 +122,8 @@ class DistillConfig:
         help="(loss, weight, params) terms summed into the student's objective",
         default_factory=list,
     )
-    temperature: float = _f(
-        3.0, "softmax temperature T for prediction losses (unless a loss sets its own)"
-    )
-    alpha: float = _f(0.0, "weight of hard-label CE: alpha*hard + (1-alpha)*distill")
+    temperature: float = _f(3.0, "softmax T of every loss that takes one (a term may set its own)")
+    alpha: float = _f(0.0, "hard-label CE weight, applied once: alpha*CE + (1-alpha)*sum(w*loss)")
 
     def validate(self) -> None:
         if self.temperature <= 0:
@@ -126,6 +134,12 @@ class DistillConfig:
             raise ConfigError("distill.losses is empty: add at least one loss, e.g. {name: kl}")
         for loss in self.losses:
             loss.validate()
+        if self.alpha > 0 and any(loss.name == "ce" for loss in self.losses):
+            raise ConfigError(
+                f"distill.alpha={self.alpha:g} already adds the hard-label CE once; a `ce` term "
+                "would count it twice: drop the `ce` term, or set distill.alpha: 0 and weight "
+                "the `ce` term instead"
+            )
 
 
 @dataclass

@@ -4,7 +4,9 @@
   head fitted on English labels (frozen encoder); a 3-layer student copied from it learns from
   parallel pairs (MSE on sentence embeddings, Reimers & Gurevych 2020) plus KL to the teacher's
   logits on the English side. No target-language label is used.
-- ``compress``: same-language KD (a smaller student of the teacher, source language only).
+- ``compress``: same-language KD (a smaller student of the teacher, source language only). With
+  ``alpha = 0.5`` the total is ``0.5 * CE + 0.5 * (kl + 2 * hidden_mse)``: the hidden-state term
+  keeps the full weight it had when ``alpha`` only scaled the prediction losses.
 - ``soft-labels``: the teacher labels unlabelled target-language text; the student learns from
   those soft labels plus hard source labels. Meant for a multilingual teacher (an HF id such as
   ``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``); offline it runs with ``minilm``.
@@ -48,7 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "alpha": 0.5,
             "losses": [
                 {"name": "kl", "weight": 1.0},
-                {"name": "hidden_mse", "weight": 1.0, "params": {"features": "both"}},
+                {"name": "hidden_mse", "weight": 2.0, "params": {"features": "both"}},
             ],
         },
         "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4},

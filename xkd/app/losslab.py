@@ -204,8 +204,8 @@ def loss_terms(
     """
     import torch
 
-    from xkd.losses._prediction import combine_hard_soft
     from xkd.losses.ce import hard_cross_entropy
+    from xkd.losses.recipe import combine_hard_soft
 
     teacher = [float(v) for v in teacher_logits]
     student = [float(v) for v in student_logits]

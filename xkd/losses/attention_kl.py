@@ -1,8 +1,9 @@
 """``attention_kl``: transfer self-attention distributions (MiniLM / TinyBERT style).
 
-Source: Wang et al. (2020), "MiniLM: Deep Self-Attention Distillation for Task-Agnostic
-Compression of Pre-Trained Transformers" (KL between last-layer attention distributions);
-Jiao et al. (2020), "TinyBERT" (attention transfer on mapped layers).
+References: Wang et al. (2020), "MiniLM: Deep Self-Attention Distillation for Task-Agnostic
+Compression of Pre-Trained Transformers", https://arxiv.org/abs/2002.10957 (KL between
+last-layer attention distributions); Jiao et al. (2020), "TinyBERT: Distilling BERT for Natural
+Language Understanding", https://arxiv.org/abs/1909.10351 (attention transfer on mapped layers).
 
 Formula, for each mapped layer pair (s, t), teacher attention A^T and student A^S
 (``[B, heads, L, L]``, rows are softmax distributions over keys)::
@@ -59,6 +60,23 @@ class AttentionKLLoss(DistillLoss):
         layer_map: ``"last"`` (default: last student block <-> last teacher block),
             ``"auto"`` (student block k <-> teacher block round(k*Lt/Ls)) or a list of
             ``[student_block, teacher_block]`` pairs (1-based).
+
+    References: MiniLM, https://arxiv.org/abs/2002.10957; TinyBERT,
+    https://arxiv.org/abs/1909.10351
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import AttentionKLLoss, KDInputs
+        >>> from xkd.models.dims import ModelDims
+        >>> loss = AttentionKLLoss()
+        >>> dims = ModelDims(hidden_size=4, num_layers=1, num_heads=1, num_labels=2)
+        >>> loss.setup(dims, dims)  # last block <-> last block: pairs [(1, 1)]
+        >>> teacher = torch.tensor([[[[0.5, 0.5], [1.0, 0.0]]]])  # [B, heads, L, L]
+        >>> student = torch.tensor([[[[0.25, 0.75], [0.5, 0.5]]]])
+        >>> inputs = KDInputs(student_attentions={1: student}, teacher_attentions={1: teacher})
+        >>> round(loss(inputs).item(), 4)  # (0.5 ln(4/3) + ln 2) / 2 query tokens
+        0.4185
     """
 
     name: ClassVar[str] = "attention_kl"

@@ -1,7 +1,7 @@
 """``cosine``: align sentence-embedding directions.
 
-Source: the cosine embedding loss of DistilBERT (Sanh et al. 2019, "DistilBERT, a distilled
-version of BERT"), applied here to pooled sentence embeddings.
+Reference: the cosine embedding loss of DistilBERT (Sanh et al. 2019, "DistilBERT, a distilled
+version of BERT"), https://arxiv.org/abs/1910.01108, applied here to pooled sentence embeddings.
 
 Formula::
 
@@ -33,9 +33,26 @@ def cosine_distance(
 class CosineLoss(PooledEmbeddingLoss):
     """``1 - cos(W student_pooled, teacher_pooled)``, mean over the batch.
 
+    Reference: Sanh et al. (2019), https://arxiv.org/abs/1910.01108
+
     Args:
         projection: learn ``W`` when student and teacher widths differ (default true);
             false requires equal widths.
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import CosineLoss, KDInputs
+        >>> from xkd.models.dims import ModelDims
+        >>> loss = CosineLoss()
+        >>> dims = ModelDims(hidden_size=2, num_layers=1, num_heads=1, num_labels=2)
+        >>> loss.setup(dims, dims)  # equal widths: no projection
+        >>> inputs = KDInputs(
+        ...     student_pooled=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        ...     teacher_pooled=torch.tensor([[1.0, 1.0], [0.0, 2.0]]),
+        ... )
+        >>> round(loss(inputs).item(), 4)  # (1 - 1/sqrt 2 + 1 - 1) / 2
+        0.1464
     """
 
     name: ClassVar[str] = "cosine"

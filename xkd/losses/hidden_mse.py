@@ -1,8 +1,14 @@
 """``hidden_mse``: match intermediate hidden states and/or the sentence embedding (FitNets-style).
 
-Sources: Romero et al. (2015), "FitNets: Hints for Thin Deep Nets" (learned regressor from
-student to teacher features); Jiao et al. (2020), "TinyBERT" (per-layer hidden-state MSE with a
-learned ``W_h`` and a uniform layer mapping).
+References: Romero et al. (2015), "FitNets: Hints for Thin Deep Nets",
+https://arxiv.org/abs/1412.6550 (learned regressor from student to teacher features); Jiao et
+al. (2020), "TinyBERT: Distilling BERT for Natural Language Understanding",
+https://arxiv.org/abs/1909.10351 (per-layer hidden-state MSE with a learned ``W_h`` and a uniform
+layer mapping).
+
+Not every mode is an MSE: ``align: mean`` and ``align: attention`` are mean squared errors, but
+``align: softmax`` is a **KL divergence** between feature distributions (its values are on the
+KL's scale, not an MSE's). The name stays ``hidden_mse`` so existing configs keep working.
 
 Inputs (``KDInputs``), B rows, Ls/Lt token lengths, Hs/Ht widths:
 
@@ -36,8 +42,8 @@ comparable first. ``W`` below is the learned ``Linear(Hs, Ht, bias=False)`` of t
     output:    MSE( W_o student_pooled, teacher_pooled )   (for features output/both, any align)
 
 MSE is the mean over all entries. ``features``: ``context`` = mean over the mapped pairs of the
-per-pair term; ``output`` = the pooled term; ``both`` = their sum. The result is multiplied by
-``lambda``.
+per-pair term; ``output`` = the pooled term; ``both`` = their sum. The term's only factor is its
+recipe ``weight`` (the former ``lambda`` param was removed: write ``weight: <weight * lambda>``).
 
 Note on ``softmax``: the teacher-side score vector is learned too, so the loss can also fall by
 re-weighting which teacher tokens are summarised; prefer ``mean`` unless you want that freedom.
@@ -59,7 +65,6 @@ from ._common import (
     check_bool,
     check_choice,
     check_layer_map,
-    check_non_negative,
     check_positive_int,
     make_projection,
     mask_or_ones,
@@ -157,24 +162,45 @@ def pooled_mse(
 class HiddenMSELoss(DistillLoss):
     """Hidden-state / sentence-embedding matching with learned alignment (see module doc).
 
+    ``align: softmax`` computes a KL divergence, not an MSE (see the module docstring).
+
+    References: FitNets, https://arxiv.org/abs/1412.6550; TinyBERT,
+    https://arxiv.org/abs/1909.10351
+
     Args:
         layer_map: ``"auto"`` (default: student block k of Ls <-> teacher block
             round(k*Lt/Ls), k = 1..Ls) or a list of ``[student_layer, teacher_layer]`` pairs
             (0 = embeddings). Used by ``features`` context/both.
         features: ``"context"`` (default; mapped intermediate layers), ``"output"`` (pooled
             sentence embedding) or ``"both"`` (sum of the two terms).
-        align: how token features are made comparable: ``"mean"`` (default), ``"softmax"`` or
-            ``"attention"``.
+        align: how token features are made comparable: ``"mean"`` (default; MSE of mean-pooled
+            states), ``"softmax"`` (KL between softmaxed, score-pooled states) or
+            ``"attention"`` (MSE to attended teacher states).
         projection: learn a ``Linear(Hs, Ht, bias=False)`` per mapped layer (and for the
             output); default true. False requires Hs == Ht.
-        lambda_: weight of the feature term, >= 0 (default 1.0; the YAML key is ``lambda``).
         heads: attention heads for ``align: attention``; must divide the teacher width
             (default 4).
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import HiddenMSELoss, KDInputs
+        >>> from xkd.models.dims import ModelDims
+        >>> loss = HiddenMSELoss(layer_map=[[1, 1]], projection=False)
+        >>> dims = ModelDims(hidden_size=2, num_layers=1, num_heads=1, num_labels=2)
+        >>> loss.setup(dims, dims)
+        >>> inputs = KDInputs(
+        ...     student_hidden={1: torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])},  # mean [2, 3]
+        ...     teacher_hidden={1: torch.tensor([[[0.0, 0.0], [2.0, 2.0]]])},  # mean [1, 1]
+        ... )
+        >>> loss(inputs).item()  # ((2 - 1)^2 + (3 - 1)^2) / 2
+        2.5
     """
 
     name: ClassVar[str] = "hidden_mse"
     description: ClassVar[str] = (
-        "MSE on hidden states / sentence embedding with learned projections"
+        "MSE on hidden states / sentence embedding with learned projections "
+        "(align: softmax is a KL)"
     )
     needs: ClassVar[frozenset[str]] = frozenset({"teacher", "hidden", "pooled"})
 
@@ -184,7 +210,6 @@ class HiddenMSELoss(DistillLoss):
         features: str = "context",
         align: str = "mean",
         projection: bool = True,
-        lambda_: float = 1.0,
         heads: int = 4,
     ) -> None:
         super().__init__()
@@ -192,7 +217,6 @@ class HiddenMSELoss(DistillLoss):
         self.features = check_choice(self.name, "features", features, FEATURES)
         self.align = check_choice(self.name, "align", align, ALIGN)
         self.projection = check_bool(self.name, "projection", projection)
-        self.lambda_ = check_non_negative(self.name, "lambda", lambda_)
         self.heads = check_positive_int(self.name, "heads", heads)
         self.use_context = self.features in ("context", "both")
         self.use_output = self.features in ("output", "both")
@@ -274,12 +298,12 @@ class HiddenMSELoss(DistillLoss):
             sp = require(inputs.student_pooled, self.name, "student_pooled")
             tp = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
             terms.append(pooled_mse(sp, tp, self._weight("output")))
-        return self.lambda_ * sum(terms[1:], terms[0])
+        return sum(terms[1:], terms[0])
 
     def extra_repr(self) -> str:
         return (
             f"features={self.features!r}, align={self.align!r}, pairs={self.pairs}, "
-            f"projection={self.projection}, lambda={self.lambda_}"
+            f"projection={self.projection}"
         )
 
 

@@ -1,17 +1,18 @@
 """``kl``: temperature-scaled KL divergence between teacher and student class distributions.
 
-Source: Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network".
+Reference: Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network",
+https://arxiv.org/abs/1503.02531
 
 Formula, with p = softmax(t / T) (teacher), q = softmax(s / T) (student)::
 
-    L_distill = T^2 * 1/B * sum_b sum_c p_bc * (log p_bc - log q_bc)      (= KL(p || q))
-    L_total   = alpha * L_hard + (1 - alpha) * L_distill
+    L = T^2 * 1/B * sum_b sum_c p_bc * (log p_bc - log q_bc)      (= KL(p || q))
 
 The ``T^2`` factor keeps gradient magnitudes comparable across temperatures (Hinton et al.).
-Reduction is ``batchmean``: summed over classes, averaged over rows.
+Reduction is ``batchmean``: summed over classes, averaged over rows. ``T`` comes from
+``distill.temperature`` unless the term sets its own ``temperature``; the hard-label CE is
+added once by the objective (``distill.alpha``), not by this loss.
 
-Inputs: ``student_logits`` s ``[B, C]``, ``teacher_logits`` t ``[B, C]``, and ``labels`` ``[B]``
-(-100 = none) when ``alpha > 0``.
+Inputs: ``student_logits`` s ``[B, C]``, ``teacher_logits`` t ``[B, C]``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._prediction import PredictionLoss
 
 
 def kl_divergence(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """``T^2 * KL(softmax(t/T) || softmax(s/T))``, summed over classes, mean over rows."""
     t = float(temperature)
@@ -35,11 +36,25 @@ def kl_divergence(
 
 
 class KLLoss(PredictionLoss):
-    """Hinton KD: ``T^2 * KL(softmax(t/T) || softmax(s/T))`` (+ ``alpha`` hard CE).
+    """Hinton KD: ``T^2 * KL(softmax(t/T) || softmax(s/T))``, mean over the batch.
+
+    Reference: Hinton, Vinyals & Dean (2015), https://arxiv.org/abs/1503.02531
 
     Args:
-        temperature: softmax temperature T > 0 (default 2.0; higher = softer teacher targets).
-        alpha: weight of the hard-label cross-entropy, in [0, 1] (default 0.0 = pure KD).
+        temperature: softmax temperature T > 0 (higher = softer teacher targets). No default:
+            a recipe passes ``distill.temperature`` unless the term sets its own.
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import KDInputs, KLLoss
+        >>> loss = KLLoss(temperature=2.0)
+        >>> inputs = KDInputs(
+        ...     student_logits=torch.tensor([[0.0, 1.0], [1.0, 0.0]]),
+        ...     teacher_logits=torch.tensor([[1.0, 0.0], [1.0, 0.0]]),
+        ... )
+        >>> round(loss(inputs).item(), 4)
+        0.2449
     """
 
     name: ClassVar[str] = "kl"
@@ -47,9 +62,9 @@ class KLLoss(PredictionLoss):
         "KL(teacher || student) on softened class distributions (Hinton 2015)"
     )
 
-    def __init__(self, temperature: float = 2.0, alpha: float = 0.0) -> None:
+    def __init__(self, temperature: float) -> None:
         super().__init__()
-        self._init_prediction(temperature, alpha)
+        self._init_prediction(temperature)
 
     def distill(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         return kl_divergence(student_logits, teacher_logits, self.temperature)

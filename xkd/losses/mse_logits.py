@@ -1,18 +1,18 @@
 """``mse_logits``: regress the student's logits onto the teacher's.
 
-Source: Ba & Caruana (2014), "Do Deep Nets Really Need to be Deep?" (logit matching).
+Reference: Ba & Caruana (2014), "Do Deep Nets Really Need to be Deep?" (logit matching),
+https://arxiv.org/abs/1312.6184
 
 Formula::
 
-    L_distill = 1/(B*C) * sum_{b,c} (s_bc / T - t_bc / T)^2
-    L_total   = alpha * L_hard + (1 - alpha) * L_distill
+    L = 1/(B*C) * sum_{b,c} (s_bc / T - t_bc / T)^2
 
-Mean over all B*C entries (``torch.nn.MSELoss`` convention). With the default T = 1 this is
-Ba & Caruana's plain logit regression; T only rescales the term by 1/T^2 (it is accepted so all
-prediction losses share ``temperature``/``alpha``).
+Mean over all B*C entries (``torch.nn.MSELoss`` convention). At T = 1 this is Ba & Caruana's
+plain logit regression; T only rescales the term by 1/T^2. Like every prediction loss it takes
+``distill.temperature`` unless the term sets ``temperature`` (write ``temperature: 1`` in the
+term's params for the plain regression when ``distill.temperature`` is another value).
 
-Inputs: ``student_logits`` s ``[B, C]``, ``teacher_logits`` t ``[B, C]``, and ``labels`` ``[B]``
-when ``alpha > 0``.
+Inputs: ``student_logits`` s ``[B, C]``, ``teacher_logits`` t ``[B, C]``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ._prediction import PredictionLoss
 
 
 def mse_logits(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """Mean squared error between ``s / T`` and ``t / T`` over all entries."""
     t = float(temperature)
@@ -34,19 +34,33 @@ def mse_logits(
 
 
 class MSELogitsLoss(PredictionLoss):
-    """Logit regression ``mean((s/T - t/T)^2)`` (+ ``alpha`` hard CE).
+    """Logit regression ``mean((s/T - t/T)^2)`` over all entries.
+
+    Reference: Ba & Caruana (2014), https://arxiv.org/abs/1312.6184
 
     Args:
-        temperature: T > 0 (default 1.0 = plain logit MSE; T scales the term by 1/T^2).
-        alpha: weight of the hard-label cross-entropy, in [0, 1] (default 0.0).
+        temperature: T > 0 (T = 1 is plain logit MSE; T scales the term by 1/T^2). No default:
+            a recipe passes ``distill.temperature`` unless the term sets its own.
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import KDInputs, MSELogitsLoss
+        >>> loss = MSELogitsLoss(temperature=1.0)
+        >>> inputs = KDInputs(
+        ...     student_logits=torch.tensor([[1.0, 2.0], [0.0, 0.0]]),
+        ...     teacher_logits=torch.tensor([[0.0, 0.0], [1.0, 0.0]]),
+        ... )
+        >>> loss(inputs).item()  # squared differences 1, 4, 1, 0 -> mean 1.5
+        1.5
     """
 
     name: ClassVar[str] = "mse_logits"
     description: ClassVar[str] = "MSE between student and teacher logits (Ba & Caruana 2014)"
 
-    def __init__(self, temperature: float = 1.0, alpha: float = 0.0) -> None:
+    def __init__(self, temperature: float) -> None:
         super().__init__()
-        self._init_prediction(temperature, alpha)
+        self._init_prediction(temperature)
 
     def distill(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         return mse_logits(student_logits, teacher_logits, self.temperature)

@@ -1,7 +1,7 @@
 """``parallel_mse``: multilingual sentence embeddings by distillation on parallel data.
 
-Source: Reimers & Gurevych (2020), "Making Monolingual Sentence Embeddings Multilingual using
-Knowledge Distillation" (EMNLP). For a translation pair (src, tgt) the student must put both
+Reference: Reimers & Gurevych (2020), "Making Monolingual Sentence Embeddings Multilingual using
+Knowledge Distillation" (EMNLP), https://arxiv.org/abs/2004.09813. For a translation pair (src, tgt) the student must put both
 sentences where the teacher puts the source::
 
     L = MSE(S(src), T(src)) + MSE(S(tgt), T(src))           (:func:`parallel_mse`)
@@ -50,9 +50,26 @@ def embedding_mse(
 class ParallelMSELoss(PooledEmbeddingLoss):
     """Reimers & Gurevych (2020) multilingual distillation: ``MSE(W S(x), T(src))`` per row.
 
+    Reference: https://arxiv.org/abs/2004.09813
+
     Args:
         projection: learn ``W`` when student and teacher widths differ (default true);
             false requires equal widths.
+
+    Example::
+
+        >>> import torch
+        >>> from xkd.losses import KDInputs, ParallelMSELoss
+        >>> from xkd.models.dims import ModelDims
+        >>> loss = ParallelMSELoss()
+        >>> dims = ModelDims(hidden_size=2, num_layers=1, num_heads=1, num_labels=2)
+        >>> loss.setup(dims, dims)
+        >>> inputs = KDInputs(  # row 0: student reads the source, row 1 the translation
+        ...     student_pooled=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        ...     teacher_pooled=torch.tensor([[1.0, 1.0], [1.0, 1.0]]),
+        ... )
+        >>> loss(inputs).item()  # squared errors 0, 1, 1, 0 -> mean 0.5
+        0.5
     """
 
     name: ClassVar[str] = "parallel_mse"

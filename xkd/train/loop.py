@@ -1,9 +1,10 @@
 """The training loop, built from small functions (Accelerate: CPU, one GPU, or many).
 
-``train_model`` optimises a :class:`KDObjective` (a student plus its loss modules) over
-pre-tokenised examples. Teacher outputs come from a :class:`~xkd.train.cache.TeacherCache`; the
-teacher itself never runs here. Progress goes to callbacks; checkpoints make a run resumable
-exactly (weights, optimizer, scheduler, RNG, data position).
+``train_model`` optimises a :class:`~xkd.train.objective.KDObjective` (a model plus its
+recipe) over pre-tokenised examples. Teacher outputs come from a
+:class:`~xkd.train.cache.TeacherCache`; the teacher itself never runs here. Progress goes to
+callbacks; checkpoints make a run resumable exactly (weights, optimizer, scheduler, RNG, data
+position).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import torch
 from torch import nn
 
 from xkd.config import TrainConfig
-from xkd.losses import DistillLoss, KDInputs
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import Examples
+from xkd.train.objective import KDObjective
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -84,65 +85,6 @@ def collate(data: TokenizedExamples, idx: list[int]) -> dict[str, torch.Tensor]:
         "teacher_ids": torch.as_tensor([data.teacher_ids[i] for i in idx], dtype=torch.long),
         "same_text": torch.as_tensor([data.same_text[i] for i in idx], dtype=torch.bool),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Objective
-
-
-class KDObjective(nn.Module):
-    """A student and its weighted loss terms; ``forward(batch) -> (total, {term: value})``.
-
-    Keeping the losses' learnable parts (projections) inside one module lets Accelerate wrap the
-    whole objective for distributed training.
-    """
-
-    def __init__(
-        self, student: nn.Module, losses: dict[str, tuple[float, DistillLoss]], cache=None
-    ) -> None:
-        super().__init__()
-        self.student = student
-        self.losses = nn.ModuleDict({name: loss for name, (_, loss) in losses.items()})
-        self.weights = {name: w for name, (w, _) in losses.items()}
-        self.cache = cache
-        self.student_layers = sorted(
-            {i for loss in self.losses.values() for i in loss.student_layers()}
-        )
-        self.want_hidden = any("hidden" in loss.needs for loss in self.losses.values()) or bool(
-            self.student_layers
-        )
-        self.want_attn = any("attentions" in loss.needs for loss in self.losses.values())
-
-    def forward(
-        self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.student(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            output_hidden_states=self.want_hidden,
-            output_attentions=self.want_attn,
-        )
-        inputs = KDInputs(
-            student_logits=out.logits,
-            student_pooled=out.pooled,
-            student_mask=batch["attention_mask"],
-            labels=batch["labels"],
-            same_text=batch["same_text"],
-        )
-        if out.hidden_states is not None:
-            inputs.student_hidden = {i: out.hidden_states[i] for i in range(len(out.hidden_states))}
-        if out.attentions is not None:
-            inputs.student_attentions = {i + 1: a for i, a in enumerate(out.attentions)}
-        if self.cache is not None:
-            t = self.cache.batch(batch["teacher_ids"].tolist(), device=out.pooled.device)
-            inputs.teacher_pooled = t["pooled"]
-            inputs.teacher_logits = t["logits"]
-            inputs.teacher_hidden = t["hidden"]
-            inputs.teacher_attentions = t["attentions"]
-            inputs.teacher_mask = t.get("mask")
-        terms = {name: loss(inputs) for name, loss in self.losses.items()}
-        total = sum(self.weights[name] * value for name, value in terms.items())
-        return total, terms
 
 
 # ---------------------------------------------------------------------------------------------
