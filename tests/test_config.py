@@ -100,3 +100,40 @@ def test_bad_yaml_file(tmp_path):
 def test_field_help_covers_every_key():
     helps = C.field_help()
     assert "distill.temperature" in helps and all(helps.values())
+
+
+def test_hidden_mse_lambda_is_refused_with_what_to_write():
+    data = {
+        "distill": {
+            "losses": [
+                {"name": "hidden_mse", "weight": 0.5, "params": {"lambda": 3, "align": "mean"}}
+            ]
+        }
+    }
+    with pytest.raises(ConfigError) as err:
+        C.from_dict(data)
+    msg = str(err.value)
+    assert "distill.losses[hidden_mse]: 'lambda' was removed" in msg
+    assert "put the factor in the term's weight: {name: hidden_mse, weight: 1.5}" in msg
+    data["distill"]["losses"][0]["params"]["lambda"] = "big"  # not a number: a placeholder
+    with pytest.raises(ConfigError, match=r"weight: <weight\*lambda>"):
+        C.from_dict(data)
+
+
+def test_hard_label_ce_is_configured_once():
+    with pytest.raises(ConfigError, match="'alpha' is no longer a loss parameter; set distill"):
+        C.from_dict({"distill": {"losses": [{"name": "kl", "params": {"alpha": 0.5}}]}})
+    with pytest.raises(ConfigError, match=r"distill.alpha=0.5 already adds the hard-label CE"):
+        C.from_dict({"distill": {"alpha": 0.5, "losses": ["ce", "kl"]}})
+    cfg = C.from_dict({"distill": {"alpha": 0.0, "losses": ["ce:0.5", "kl"]}})
+    assert [(x.name, x.weight) for x in cfg.distill.losses] == [("ce", 0.5), ("kl", 1.0)]
+
+
+def test_presets_keep_their_objective_with_alpha_applied_once():
+    # compress: alpha used to scale only kl; hidden_mse now sits inside (1 - alpha) * sum, so
+    # its weight doubles to keep 0.5*CE + 0.5*KL + 1*hidden_mse
+    compress = C.from_dict(PRESETS["compress"]).distill
+    assert compress.alpha == 0.5
+    assert [(x.name, x.weight) for x in compress.losses] == [("kl", 1.0), ("hidden_mse", 2.0)]
+    demo = C.from_dict(PRESETS["demo"]).distill
+    assert demo.alpha == 0.0 and demo.temperature == 3.0
