@@ -80,7 +80,7 @@ def run(ctx: Context) -> list[Figure]:
     }
     if result is not None:
         details["timings_s"] = result.get("timings")
-        details["summary"] = result.get("summary")
+        details["headline"] = result.get("headline")
         details["throughput"] = result.get("throughput")
         details["train_examples"] = result.get("train_examples")
     if not ok:

@@ -62,13 +62,14 @@ def run(ctx: Context) -> list[Figure]:
 
     from xkd.config import TrainConfig
     from xkd.train.callbacks import CallbackList
-    from xkd.train.loop import KDObjective, collate, epoch_batches, tokenize_examples, train_model
+    from xkd.train.loop import collate, epoch_batches, tokenize_examples, train_model
+    from xkd.train.objective import KDObjective
 
     setup = kdsetup.prepare(ctx)
     examples = _kd_examples(setup)
     student = setup.new_student()
-    losses = kdsetup.kd_losses(student, setup.teacher, len(setup.labels))
-    objective = KDObjective(student, losses, setup.cache)
+    recipe = kdsetup.kd_recipe(student, setup.teacher, len(setup.labels))
+    objective = KDObjective(student, recipe, setup.cache)
     data = tokenize_examples(
         examples,
         student.tokenizer,

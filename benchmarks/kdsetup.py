@@ -4,7 +4,7 @@
 caches the teacher's outputs for every text needed and fits the teacher's head on the cached
 English embeddings (the demo preset's ``teacher_freeze: head``). ``Setup.new_student()`` returns a
 fresh 3-layer student copied from the teacher (same initial weights on every call, the teacher's
-head copied as the pipeline does).
+head copied as the experiment does).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Setup:
         return self.dataset.frame
 
     def new_student(self):
-        """A fresh copy of the same initial student (built once, deep-copied after)."""
+        """A fresh copy of the same initial student (the experiment's own, or built once for a
+        setup without a head), deep-copied on every call."""
         if self._student is None:
             from xkd.models import build_student
 
@@ -79,7 +80,7 @@ def prepare(
     max_train_per_language: int | None = None,
     head: bool = True,
 ) -> Setup:
-    """Dataset + teacher (+ fitted head) + filled teacher cache, as xkd's pipeline builds them.
+    """Dataset + teacher (+ fitted head) + filled teacher cache, built by the experiment's steps.
 
     ``head=False``: no head, empty cache (for embedding-only benchmarks: no teacher pass over
     texts they do not use). Built once per (path, source language, cap, head) and benchmark
@@ -96,59 +97,53 @@ def prepare(
 
 
 def _prepare(ctx: Context, path: str, source_language, max_train_per_language, head) -> Setup:
+    """Runs the experiment's own steps (xkd.experiment.Experiment) up to a fitted teacher head."""
     import torch
 
-    from xkd.data import load_data
-    from xkd.models import load_model
+    from xkd.experiment import Experiment
+    from xkd.runs import slugify
     from xkd.train.cache import TeacherCache
-    from xkd.train.examples import kd_examples, source_examples
-    from xkd.train.pipeline import fit_teacher_head, resolve_targets
 
     torch.manual_seed(0)
     cfg = demo_config(path, source_language)
     cfg.data.max_train_per_language = max_train_per_language
-    ds = load_data(path)
-    targets = resolve_targets(cfg, ds.languages())
-    teacher = (
-        tiny_teacher(ds.frame["text"].tolist())
-        if ctx.tiny
-        else load_model(cfg.teacher, pooling=cfg.model.pooling)
-    )
-    cache = TeacherCache(teacher, max_length=cfg.data.max_length)
-    kd = kd_examples(ds.frame, cfg.data, ds.labels, targets, cfg.train.seed)
-    source = source_examples(ds.frame, cfg.data, ds.labels, cfg.train.seed)
-    setup = Setup(ds, teacher, cache, cfg, cfg.data.source_language, targets)
     if ctx.tiny:
-        setup.student_spec = "from-teacher:1"
-    if not head:
+        cfg.student = "from-teacher:1"
+    name = slugify(f"{path}-{source_language}-{max_train_per_language}-{head}")[:60]
+    exp = Experiment(cfg, run_dir=ctx.work_dir / "setups" / name)
+    exp.load_data()
+    s = exp.state
+    if ctx.tiny:
+        s.teacher = tiny_teacher(s.dataset.frame["text"].tolist())
+    else:
+        exp.load_teacher()
+    setup = Setup(s.dataset, s.teacher, None, cfg, cfg.data.source_language, s.targets)
+    setup.student_spec = cfg.student
+    if not head:  # embedding-only benchmarks: an empty cache, filled with what they use
+        setup.cache = TeacherCache(s.teacher, max_length=cfg.data.max_length)
         return setup
-    cache.ensure(kd.teacher_texts)
-    dev = dev_examples(ds, cfg.data.source_language)
-    if dev is not None:
-        cache.ensure(dev.teacher_texts)
-    setup.info["teacher_head"] = fit_teacher_head(teacher, cache, source, ds.labels, cfg, dev)
+    exp.build_student()
+    exp.build_losses()
+    exp.cache_teacher()
+    exp.fit_teacher_head()
+    setup.cache = s.cache
+    setup._student = s.student
+    setup.info["teacher_head"] = {
+        k: v for k, v in s.teacher_info.items() if k in ("teacher_dev_accuracy", "teacher_epochs")
+    }
     return setup
 
 
-def dev_examples(ds, language: str):
-    """Labelled dev rows of ``language`` as Examples (what the pipeline fits the head against)."""
-    from xkd.train.examples import Examples, label_index
+def kd_recipe(student, teacher, n_labels: int, *, kl_temperature: float = 3.0, mse_weight=10.0):
+    """The demo recipe: ``parallel_mse`` x10 + ``kl`` (T=3) x1, alpha 0, for these models."""
+    from xkd.config import DistillConfig, LossConfig
+    from xkd.losses import build_recipe
 
-    f = ds.frame
-    rows = f[(f["language"] == language) & (f["split"] == "dev") & f["label"].notna()]
-    if rows.empty:
-        return None
-    index = label_index(ds.labels)
-    texts = rows["text"].tolist()
-    return Examples(texts, list(texts), [index[x] for x in rows["label"]], [language] * len(texts))
-
-
-def kd_losses(student, teacher, n_labels: int, *, kl_temperature: float = 3.0, mse_weight=10.0):
-    """The demo recipe: ``parallel_mse`` x10 + ``kl`` (T=3) x1, set up for these models."""
-    from xkd.losses import build_loss
-
-    mse = build_loss("parallel_mse")
-    kl = build_loss("kl", temperature=kl_temperature, alpha=0.0)
-    for loss in (mse, kl):
-        loss.setup(student.dims(n_labels), teacher.dims(n_labels))
-    return {"parallel_mse": (mse_weight, mse), "kl": (1.0, kl)}
+    distill = DistillConfig(
+        losses=[LossConfig("parallel_mse", weight=mse_weight), LossConfig("kl")],
+        temperature=kl_temperature,
+        alpha=0.0,
+    )
+    return build_recipe(
+        distill, student_dims=student.dims(n_labels), teacher_dims=teacher.dims(n_labels)
+    )

@@ -71,11 +71,11 @@ def run(ctx: Context) -> list[Figure]:
         per_lang[lang] = entry
     gains = [v["gain_points"] for k, v in per_lang.items() if k != src and "gain_points" in v]
     value = sum(gains) / len(gains) if gains else None
-    s = result.get("summary", {})
+    s = result.get("headline") or {}
     summary = (
         f"mean zero-shot accuracy gain KD - baseline over {len(gains)} languages "
-        f"(student {100 * s.get('student_target_accuracy', float('nan')):.1f}% vs baseline "
-        f"{100 * s.get('baseline_target_accuracy', float('nan')):.1f}%, "
+        f"(student {100 * _num(s.get('student_target_accuracy')):.1f}% vs baseline "
+        f"{100 * _num(s.get('baseline_target_accuracy')):.1f}%, "
         f"{'quick: 2 languages, 64 rows each, 1 epoch' if ctx.quick else f'{EPOCHS} epochs'}), points"
     )
     return [
@@ -91,7 +91,7 @@ def run(ctx: Context) -> list[Figure]:
                 "wall_s": stats.wall_s,
                 "peak_rss_mb": stats.peak_rss_mb,
                 "languages": per_lang,
-                "summary": s,
+                "headline": s,
                 "timings_s": result.get("timings"),
                 "retrieval": result.get("retrieval"),
                 "train_examples": result.get("train_examples"),
@@ -99,3 +99,7 @@ def run(ctx: Context) -> list[Figure]:
             quick=ctx.quick,
         )
     ]
+
+
+def _num(value) -> float:
+    return float("nan") if value is None else float(value)

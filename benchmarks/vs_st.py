@@ -117,10 +117,11 @@ def run_dataset(
     import numpy as np
 
     from xkd.config import TrainConfig
-    from xkd.losses import build_loss
+    from xkd.losses import Recipe, Term, build_loss
     from xkd.models import minilm_path
     from xkd.train.examples import Examples
-    from xkd.train.loop import KDObjective, tokenize_examples, train_model
+    from xkd.train.loop import tokenize_examples, train_model
+    from xkd.train.objective import KDObjective
 
     (
         SentenceTransformer,
@@ -183,7 +184,8 @@ def run_dataset(
         student = setup.new_student()
         loss = build_loss("parallel_mse")
         loss.setup(student.dims(len(setup.labels)), setup.teacher.dims(len(setup.labels)))
-        objective = KDObjective(student, {"parallel_mse": (1.0, loss)}, setup.cache)
+        recipe = Recipe(terms=(Term("parallel_mse", 1.0, loss),), alpha=0.0, temperature=1.0)
+        objective = KDObjective(student, recipe, setup.cache)
         data = tokenize_examples(
             rows, student.tokenizer, max_len, setup.cache.ids(rows.teacher_texts)
         )

@@ -92,8 +92,9 @@ def run(ctx: Context) -> list[Figure]:
     from torch.utils.data import DataLoader
 
     from xkd.config import TrainConfig
-    from xkd.losses import build_loss
-    from xkd.train.loop import KDObjective, tokenize_examples, train_model
+    from xkd.losses import Recipe, Term, build_loss
+    from xkd.train.loop import tokenize_examples, train_model
+    from xkd.train.objective import KDObjective
 
     setup = kdsetup.prepare(ctx)
     rows = training_rows(setup)
@@ -117,13 +118,14 @@ def run(ctx: Context) -> list[Figure]:
         # a fresh cache: the teacher pass over the training texts is part of xkd's time
         cache = TeacherCache(setup.teacher, max_length=max_len)
         student = setup.new_student()
-        kl = build_loss("kl", temperature=TEMPERATURE, alpha=0.0)
+        kl = build_loss("kl", temperature=TEMPERATURE)
         n = len(setup.labels)
         kl.setup(student.dims(n), setup.teacher.dims(n))
         start = time.perf_counter()
         cache.ensure(rows.teacher_texts)
         cached = time.perf_counter()
-        objective = KDObjective(student, {"kl": (1.0, kl)}, cache)
+        recipe = Recipe(terms=(Term("kl", 1.0, kl),), alpha=0.0, temperature=TEMPERATURE)
+        objective = KDObjective(student, recipe, cache)
         data = tokenize_examples(rows, student.tokenizer, max_len, cache.ids(rows.teacher_texts))
         cfg = TrainConfig(
             epochs=epochs,
