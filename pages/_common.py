@@ -13,8 +13,8 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
-from xkd.app import fmt, rundata
-from xkd.app import labels as L
+from pages import _components as K
+from xkd.app import rundata
 from xkd.runs import Run, load_run
 
 PAGE_FILES = {
@@ -118,12 +118,11 @@ def results_missing(run: Run, what: str) -> None:
     """Explain why a run has no results yet (still going, failed, stopped)."""
     state = run.state or "unknown"
     if run.active:
-        prog = rundata.progress(run.status, baseline=bool(run.config.get("baseline", True)))
         st.info(
-            f"Run **{run.run_id}** is still {state} ({prog.text}). {what} appear when it "
-            "finishes evaluating; the Lab shows it training live."
+            f"Run **{run.run_id}** is still {state}. {what} appear when it finishes "
+            "evaluating; the Lab shows it training live."
         )
-        st.progress(prog.fraction)
+        K.progress_bar(run)
         st.page_link(PAGE_FILES["lab"], label="Watch it in the Lab", icon=":material/monitoring:")
     elif state in ("failed", "interrupted"):
         st.error(
@@ -145,25 +144,3 @@ def legend_below(fig, y: float = -0.22):
         legend=dict(orientation="h", yanchor="top", y=y, x=0, title_text="", font=dict(size=11))
     )
     return fig
-
-
-def headline_row(run: Run, *, speed: bool = False) -> None:
-    """The run's headline metrics in one row (from ``run.headline``; ``–`` where missing).
-
-    With ``speed`` a fifth metric shows the student's inference speed relative to the teacher.
-    """
-    metrics = L.headline_metrics(run.headline)
-    ratio = fmt.get(run.eval, "throughput", "student_vs_teacher")
-    cols = st.columns(len(metrics) + int(speed))
-    for col, m in zip(cols, metrics):
-        col.metric(m.label, m.value, help=m.help)
-    if speed:
-        cols[-1].metric(
-            "Speed vs teacher",
-            f"{fmt.num(ratio):.1f}×" if fmt.is_number(ratio) else fmt.DASH,
-            help=f"inference sentences per second, {L.STUDENT} / {L.TEACHER}, on the run's device",
-        )
-
-
-#: Deprecated name of :func:`xkd.app.fmt.pct`, kept while pages/lab.py still calls it.
-fmt_pct = fmt.pct

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
+from pages import _components as K
 from xkd.app import accuracy as A
 from xkd.app import labels as L
 from xkd.runs import Run
@@ -97,7 +98,7 @@ def this_run(run: Run) -> None:
     if table.empty:
         C.results_missing(run, "Accuracies")
         return
-    C.headline_row(run, speed=True)
+    K.headline_row(run, speed=True)
     accuracy_bars(run, table)
     per_language_table(run, table)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _common as C
+from pages import _components as K
 from xkd.app import labels as L
-from xkd.app import rundata
 from xkd.app.runs_view import recipe_text
 from xkd.runs import Run
 
@@ -33,13 +33,12 @@ def current(run: Run) -> None:
         f"{run.source_language or '?'} → {targets}"
     )
     if run.active:
-        prog = rundata.progress(run.status, baseline=bool(run.config.get("baseline", True)))
-        st.progress(prog.fraction, text=prog.text)
+        K.progress_bar(run)
         st.page_link(
             C.PAGE_FILES["lab"], label="Watch it train in the Lab", icon=":material/monitoring:"
         )
     elif run.headline is not None:
-        C.headline_row(run)
+        K.headline_row(run)
         st.caption(f"Recipe: {recipe_text(run.config)}")
     else:
         C.results_missing(run, "Results")

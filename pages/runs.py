@@ -7,11 +7,12 @@ import plotly.express as px
 import streamlit as st
 
 from pages import _common as C
+from pages import _components as K
 from xkd.app import files, rundata
 from xkd.app import labels as L
 from xkd.app import runs_view as V
 from xkd.errors import XKDError
-from xkd.runs import Run, delete_run, stop_run
+from xkd.runs import Run, delete_run
 
 
 def overview(runs: list[Run]) -> None:
@@ -58,21 +59,7 @@ def curves(runs: dict[str, Run], chosen: list[str]) -> None:
         return
     terms = sorted(long["term"].unique(), key=lambda t: (t != "loss", t))
     term = st.selectbox("Loss term", terms, key="runs_term")
-    fig = px.line(
-        long[long["term"] == term],
-        x="step",
-        y="value",
-        color="run",
-        facet_col="phase",
-        facet_col_spacing=0.06,
-    )
-    fig.update_xaxes(matches=None)
-    fig.update_yaxes(matches=None, showticklabels=True)
-    fig.for_each_annotation(lambda a: a.update(text=a.text.replace("phase=", "")))
-    fig.update_layout(
-        height=320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25)
-    )
-    st.plotly_chart(fig, key="runs_curves")
+    K.loss_curves(long[long["term"] == term], key="runs_curves", color="run")
     dev = pd.concat(
         [rundata.accuracy_curves(runs[rid].path, rid) for rid in chosen], ignore_index=True
     )
@@ -115,13 +102,8 @@ def actions(run: Run) -> None:
         on_click=clone,
     ):
         st.switch_page(C.PAGE_FILES["lab"])
-    if run.active and next(buttons).button(
-        "Stop", key="runs_stop", icon=":material/stop:", width="stretch"
-    ):
-        with st.spinner("Stopping…"):
-            final = stop_run(run.path, timeout=10)
-        st.toast(f"{run.run_id}: {final.get('state')}")
-        st.rerun()
+    if run.active:
+        K.stop_button(run, key="runs_stop", where=next(buttons))
     if run.folder.student_dir.is_dir():
         export_student(run, next(buttons))
 
@@ -184,6 +166,7 @@ def delete(run: Run) -> None:
 
 C.ensure_router("runs")
 st.title("Runs")
+K.show_notice()
 all_runs = C.runs()
 if not all_runs:
     C.no_runs_message("Every run you launch (here or with `xkd train`) is listed on this page.")

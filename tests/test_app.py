@@ -315,6 +315,10 @@ def test_runs_page_compare_export_clone_delete(runs_dir, real_run):
     at.multiselect(key="runs_compare").set_value([real.name, other.name]).run()
     no_exception(at)
     assert any(df.value.shape[1] == 3 for df in at.dataframe)  # key + two runs
+    # loss terms come from train records only; dev accuracy has its own chart
+    terms = at.selectbox(key="runs_term").options
+    assert "loss" in terms and not any("accuracy" in t or t in ("it", "de") for t in terms)
+    assert len(at.get("plotly_chart")) == 2  # loss curves, dev accuracy
     at.toggle(key="runs_diff_all").set_value(True).run()
     at.selectbox(key="runs_target").set_value(real.name).run()
     at.button(key="runs_export").click().run()
