@@ -54,14 +54,14 @@ def test_two_hidden_mse_terms_on_different_layers_round_trip():
                             "weight": 0.5,
                             "params": {"layer_map": [[1, 2], [2, 4]], "features": "both"},
                         },
-                        {"name": "hidden_mse", "weight": 2.0, "params": {"layer_map": "last"}},
+                        {"name": "hidden_mse", "weight": 2.0, "params": {"layer_map": [[2, 6]]}},
                     ]
                 }
             },
         )
     )
     form = LabForm.from_config(cfg)
-    assert [r.layer_map for r in form.losses] == ["", "1:2, 2:4", "last"]
+    assert [r.layer_map for r in form.losses] == ["", "1:2, 2:4", "2:6"]
     assert form.losses[1].params == "{features: both}"
     assert form.to_config() == cfg
     assert LabForm.from_config(form.to_config()) == form
@@ -110,7 +110,9 @@ def test_layer_map_text_round_trips():
     assert F.parse_layer_map("1:2, 2:4") == [[1, 2], [2, 4]]
     assert F.parse_layer_map("last") == "last" and F.parse_layer_map("") == "auto"
     assert F.layer_map_text([[1, 2], [3, 4]]) == "1:2, 3:4"
-    rows = F.losses_from_rows([{"name": "attention_kl", "weight": 1, "layer_map": "3:6"}])
+    rows = F.losses_from_rows(
+        [{"name": "attention_kl", "weight": 1, "layer_map": "3:6"}], temperature=2.0
+    )
     assert rows == [{"name": "attention_kl", "weight": 1.0, "params": {"layer_map": [[3, 6]]}}]
 
 
@@ -123,6 +125,7 @@ def test_apply_to_state_keeps_typed_values_unless_forced():
     F.apply_to_state(LabForm.from_config(preset("compress")), state, force=True)
     assert state[F.KEY_EPOCHS] == 3.0 and state[F.KEY_STUDENT] == "from-teacher:2"
     assert F.loss_editor_key(state) == "lab_losses_v2"  # replaced rows get a fresh editor
+    assert state[F.KEY_SAVED].student == "from-teacher:2"
     assert [r["name"] for r in state[F.KEY_LOSS_ROWS]] == ["kl", "hidden_mse"]
     assert set(F.WIDGET_KEYS) | {"data_path", "source_language", "target_languages"} | {
         "losses",

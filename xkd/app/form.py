@@ -228,7 +228,7 @@ class LabForm:
             "distill": {
                 "temperature": self.temperature,
                 "alpha": self.alpha,
-                "losses": losses_from_rows(self.losses),
+                "losses": losses_from_rows(self.losses, temperature=self.temperature),
             },
             "train": {
                 "epochs": self.epochs,
@@ -284,7 +284,10 @@ def loss_editor_key(state: Mapping[str, Any]) -> str:
 
 
 def apply_to_state(form: LabForm, state: MutableMapping[str, Any], *, force: bool) -> None:
-    """Put ``form`` into widget ``state``; ``force`` overwrites what the user typed."""
+    """Put ``form`` into widget ``state``; ``force`` overwrites what the user typed (and makes
+    ``form`` the saved one, so its loss rows are not replaced by the last form's)."""
+    if force:
+        state[KEY_SAVED] = form
     for key, value in form.to_state().items():
         if force or key not in state:
             state[key] = value
@@ -340,9 +343,10 @@ def layer_map_text(value: Any) -> str:
     return str(value or "auto")
 
 
-def losses_from_rows(rows: list[LossRow | dict]) -> list[dict]:
-    """Config ``distill.losses`` from the editor's rows, each loss checked now, not at launch."""
-    from xkd.losses import LOSSES, build_loss, loss_params
+def losses_from_rows(rows: list[LossRow | dict], *, temperature: Any) -> list[dict]:
+    """Config ``distill.losses`` from the editor's rows, each loss checked now, not at launch
+    (with the recipe's ``temperature``, ``distill.temperature``, unless a row sets its own)."""
+    from xkd.losses import LOSSES, build_term_loss, loss_params
 
     out = []
     for i, row in enumerate(rows):
@@ -375,7 +379,7 @@ def losses_from_rows(rows: list[LossRow | dict]) -> list[dict]:
                 f"{', '.join(accepted) or 'none'}"
             )
         try:
-            build_loss(name, **params)
+            build_term_loss(name, params, temperature=float(temperature))
         except ConfigError as exc:
             raise ConfigError(f"loss row {i + 1}: {exc}") from None
         except TypeError as exc:
