@@ -536,3 +536,29 @@ def test_metrics_records_are_read_by_kind_old_and_new(tmp_path):
     assert [r["accuracy"] for r in evals] == [{"en": 0.5, "it": 0.4}, {"en": 0.6}]
     with pytest.raises(ValueError, match="unknown metrics kind"):
         read_metrics(rf, "losses")
+
+
+def test_a_run_folder_of_the_previous_format_still_opens(tmp_path, capsys):
+    """A real `xkd train --preset demo` folder written before the typed contract (format 1)."""
+    import shutil
+
+    from xkd.cli import main
+    from xkd.runs import load_run, read_metrics
+
+    src = Path(__file__).parent / "data" / "format1-runs"
+    runs = tmp_path / "runs"
+    shutil.copytree(src, runs, ignore=shutil.ignore_patterns("README.md"))
+    (run,) = list_runs(runs)
+    assert run.state == "finished" and run.older_format and run.format == 1
+    old = run.eval["summary"]
+    head = run.headline  # recomputed from the per-language scores by Headline.compute
+    for key in ("student_target_accuracy", "baseline_target_accuracy", "kd_gain", "source_kept"):
+        assert getattr(head, key) == pytest.approx(old[key]), key
+    assert head.targets_above_prior == old["targets_above_prior"] == 6
+    train = read_metrics(run.folder, "train")
+    assert train and set(train[-1]["terms"]) == {"parallel_mse", "kl"}
+    assert {r["phase"] for r in train} == {"baseline", "student"}
+    assert load_run(run.path).labels == run.eval["labels"]
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "finished (old)" in out and "+52.0" in out
