@@ -12,6 +12,7 @@ import streamlit as st
 
 from pages import _common as C
 from pages import _components as K
+from xkd.app import commands as CMD
 from xkd.app import estimate as E
 from xkd.app import labels as L
 from xkd.app import rundata
@@ -77,11 +78,11 @@ def estimate(cfg: RunConfig, data_path: str, dataset) -> None:
         for note in est.notes:
             est_col.caption(note)
     with cmd_col:
-        cmds = E.commands(cfg)
+        cmds = CMD.commands(cfg)
         st.markdown("Equivalent command")
-        st.code(E.pretty_command(cmds["xkd"]), language="bash")
+        st.code(CMD.pretty_command(cmds["xkd"]), language="bash")
         st.markdown("With accelerate (multi-GPU / mixed precision)")
-        st.code(E.pretty_command(cmds["accelerate"]), language="bash")
+        st.code(CMD.pretty_command(cmds["accelerate"]), language="bash")
         with st.expander("config.yaml"):
             st.code(cfg.to_yaml(), language="yaml")
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from xkd.app import accuracy, alignment, distributions, files, labels, losslab, rundata, runs_view
+from xkd.app import commands as CMD
 from xkd.app import estimate as E
 from xkd.app import tokenizer_report as T
 from xkd.errors import ConfigError
@@ -513,14 +514,14 @@ def test_commands_round_trip_through_the_cli():
         distill={"losses": [{"name": "focal_kd", "weight": 0.5, "params": {"gamma": 1.0}}]},
         train={"epochs": 1, "lr": 3e-4},
     )
-    cmds = E.commands(cfg)
+    cmds = CMD.commands(cfg)
     assert cmds["accelerate"].startswith("accelerate launch -m xkd.cli train --preset demo")
     argv = shlex.split(cmds["xkd"])
     assert argv[:4] == ["xkd", "train", "--preset", "demo"]
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
     assert build_config(None, "demo", sets) == cfg
-    assert E.commands(_demo_cfg())["xkd"] == "xkd train --preset demo"
-    assert "\\\n  --set" in E.pretty_command(cmds["xkd"], width=40)
+    assert CMD.commands(_demo_cfg())["xkd"] == "xkd train --preset demo"
+    assert "\\\n  --set" in CMD.pretty_command(cmds["xkd"], width=40)
 
 
 def test_estimate_is_positive_and_scales_with_epochs():
