@@ -70,7 +70,7 @@ def page_links() -> None:
 C.ensure_router("home")
 intro()
 if not C.runs():
-    C.no_runs_message("Train a first student to fill these pages.")
+    C.no_runs_message(f"Train a first {L.STUDENT} to fill these pages.")
     st.stop()
 run = C.current_run("")
 if run is None:

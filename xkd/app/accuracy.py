@@ -210,6 +210,7 @@ def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.Da
         "baseline": L.BASELINE,
         "KD gain (points)": L.KD_GAIN,
         "prior": L.PRIOR,
+        "KL(teacher‖student)": f"KL({L.TEACHER}‖{L.STUDENT})",
         **{f"{m} {k}": f"{L.model_label(m)} {k}" for m in MODELS for k in ("macro-F1", "ECE")},
     }
     return fmt.text_frame(shown, formats, rename=rename)

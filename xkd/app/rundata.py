@@ -1,10 +1,9 @@
 """Reading a run folder for the app: curves, progress and ETA, result tables, the default run.
 
-The run object is :class:`xkd.runs.Run` (``load_run`` and ``device_name`` are the
-:mod:`xkd.runs` functions, imported here for the pages). Everything is read from the run
-folder on each call, so a page refresh or a page switch never loses a run; files that are
-missing or half-written (a run still going) give ``None`` or an empty frame, never an
-exception.
+The run object is :class:`xkd.runs.Run` (read with :func:`xkd.runs.load_run`). Everything
+is read from the run folder on each call, so a page refresh or a page switch never loses a
+run; files that are missing or half-written (a run still going) give ``None`` or an empty
+frame, never an exception.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ from xkd.runs import (
     Run,
     RunFolder,
     default_runs_dir,
-    device_name,
     list_runs,
-    load_run,
     read_metrics,
 )
 
@@ -37,9 +34,7 @@ __all__ = [
     "curves_long",
     "default_run_id",
     "device_label",
-    "device_name",
     "format_seconds",
-    "load_run",
     "log_tail",
     "loss_terms_of",
     "metrics_frame",
