@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -181,43 +183,48 @@ def load_hf_encoder(
 
     src = str(source)
     common = {"trust_remote_code": bool(trust_remote_code), "local_files_only": local_files_only}
-    try:
+    with _hf_errors(src, ": unsupported config ({error})"):
         config = AutoConfig.from_pretrained(src, **common)
-    except OSError as e:
-        raise _NotFound(f"model '{src}': {_first_line(e)}") from e
-    except ValueError as e:
-        if "trust_remote_code" in str(e):
-            raise _remote_code_error(src) from e
-        raise ModelError(f"model '{src}': unsupported config ({_first_line(e)})") from e
     kwargs: dict[str, Any] = {}
     model_class = _model_class(config)
     if saved_pooler is False and model_class and supports_kwarg(model_class, "add_pooling_layer"):
         kwargs["add_pooling_layer"] = False
-    try:
+    with _hf_errors(src, " cannot be loaded: {error}"):
         encoder = AutoModel.from_pretrained(src, config=config, **common, **kwargs)
-    except OSError as e:
-        raise _NotFound(f"model '{src}': {_first_line(e)}") from e
-    except ValueError as e:
-        if "trust_remote_code" in str(e):
-            raise _remote_code_error(src) from e
-        raise ModelError(f"model '{src}' cannot be loaded: {_first_line(e)}") from e
     if saved_pooler is None:
         drop_pooler(encoder)
-    try:
+    with _hf_errors(
+        src,
+        ": cannot load its tokenizer ({error}); looked for " + ", ".join(TOKENIZER_FILES),
+        missing="tokenizer: ",
+        invalid=(ValueError, TypeError),
+    ):
         tokenizer = AutoTokenizer.from_pretrained(src, **common)
-    except OSError as e:
-        raise _NotFound(f"model '{src}': tokenizer: {_first_line(e)}") from e
-    except (ValueError, TypeError) as e:
-        if "trust_remote_code" in str(e):
-            raise _remote_code_error(src) from e
-        raise ModelError(
-            f"model '{src}': cannot load its tokenizer ({_first_line(e)}); looked for "
-            f"{', '.join(TOKENIZER_FILES)}"
-        ) from e
     if tokenizer.pad_token is None:
         raise ModelError(f"model '{src}': its tokenizer has no padding token; xkd needs one")
     encoder.eval()
     return encoder, tokenizer
+
+
+@contextmanager
+def _hf_errors(
+    src: str,
+    problem: str,
+    *,
+    missing: str = "",
+    invalid: tuple[type[Exception], ...] = (ValueError,),
+) -> Iterator[None]:
+    """Translate transformers' errors: OSError = files not found (:class:`_NotFound`), a
+    ``trust_remote_code`` refusal, else ``invalid`` = ``model '<src>'`` + ``problem`` with the
+    ``{error}`` filled in."""
+    try:
+        yield
+    except OSError as e:
+        raise _NotFound(f"model '{src}': {missing}{_first_line(e)}") from e
+    except invalid as e:
+        if "trust_remote_code" in str(e):
+            raise _remote_code_error(src) from e
+        raise ModelError(f"model '{src}'" + problem.format(error=_first_line(e))) from e
 
 
 def _first_line(e: BaseException) -> str:
