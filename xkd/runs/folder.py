@@ -24,18 +24,15 @@ place with ``os.replace``, so a reader sees the old or the new file, never half 
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
-import re
-import sys
-import tempfile
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from xkd.runs.env import environment_info, redact
+from xkd.runs.files import atomic_write_json, atomic_write_text, json_default, read_json, utc_now
+from xkd.runs.procs import pid_alive, process_create_time
 from xkd.runs.schema import FORMAT, check_eval, check_status_fields
 
 try:  # POSIX only; on other systems status writes are simply not serialised
@@ -57,163 +54,6 @@ __all__ = [
 
 STATES = ("queued", "running", "finished", "failed", "stopped", "interrupted")
 ACTIVE_STATES = ("queued", "running")
-# "TOKEN" but not "TOKENIZER(S)" (the tokenizers package and TOKENIZERS_PARALLELISM are harmless)
-_SECRET_RE = re.compile(r"TOKEN(?!IZER)|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-_ENV_PREFIXES = (
-    "XKD_",
-    "HF_",
-    "HUGGINGFACE_",
-    "TRANSFORMERS_",
-    "CUDA_",
-    "PYTORCH_",
-    "TORCH_",
-    "OMP_",
-    "MKL_",
-    "ACCELERATE_",
-    "TOKENIZERS_",
-)
-_PACKAGES = (
-    "xkd",
-    "torch",
-    "transformers",
-    "tokenizers",
-    "accelerate",
-    "datasets",
-    "safetensors",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "scikit-learn",
-    "umap-learn",
-)
-# Two create_time readings of one process agree far better than this; a reused pid would
-# have to be handed out again within this window to be mistaken for the original.
-_CREATE_TIME_TOLERANCE_S = 1.0
-
-
-def utc_now() -> str:
-    """The current UTC time as ISO 8601 with seconds, e.g. ``2025-01-31T12:00:00+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (see :func:`atomic_write_text`)."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default, allow_nan=True)
-    atomic_write_text(path, text + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    # numpy scalars/arrays and paths without importing numpy here
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # pragma: no cover
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        return None
-
-
-def process_create_time(pid: int) -> float | None:
-    """Start time of process ``pid`` (seconds since the epoch), or ``None`` if it is gone."""
-    import psutil
-
-    try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.Error, OSError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
-    """Whether process ``pid`` is running (not a zombie) and, if given, started at ``create_time``.
-
-    Comparing the start time guards against the pid having been reused by another process.
-    """
-    import psutil
-
-    if pid is None:
-        return False
-    try:
-        pid = int(pid)
-    except (TypeError, ValueError):
-        return False
-    if pid <= 0 or not psutil.pid_exists(pid):
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            _reap(pid)
-            return False
-        if create_time is not None:
-            if abs(proc.create_time() - float(create_time)) > _CREATE_TIME_TOLERANCE_S:
-                return False
-    except psutil.NoSuchProcess:
-        return False
-    except (psutil.Error, OSError):
-        return True  # exists but cannot be inspected (e.g. other user): assume alive
-    return True
-
-
-def _reap(pid: int) -> None:
-    """Collect a zombie child of this process so it disappears (no-op for non-children)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def redact(obj: Any, secrets: tuple[str, ...] = ()) -> Any:
-    """Copy of ``obj`` without secret-looking keys or secret values.
-
-    Mapping keys containing TOKEN (not TOKENIZER), KEY, SECRET, PASSWORD, PASSWD or
-    CREDENTIAL (any case) are dropped, and string
-    values containing any of ``secrets`` are replaced by ``"<redacted>"``.
-    """
-    if isinstance(obj, dict):
-        return {str(k): redact(v, secrets) for k, v in obj.items() if not _SECRET_RE.search(str(k))}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v, secrets) for v in obj]
-    if isinstance(obj, str) and any(s and s in obj for s in secrets):
-        return "<redacted>"
-    return obj
-
-
-def _secret_values() -> tuple[str, ...]:
-    return tuple(v for k, v in os.environ.items() if _SECRET_RE.search(k) and len(v) >= 4)
 
 
 class RunFolder:
@@ -365,7 +205,7 @@ class RunFolder:
 
     def _load_status(self) -> dict:
         try:
-            data = _read_json(self.status_path)
+            data = read_json(self.status_path)
         except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             data = None
         return data if isinstance(data, dict) else {}
@@ -448,7 +288,7 @@ class RunFolder:
         If the file ends in a torn line (a writer killed mid-line), a newline is written
         first so the new record stays readable.
         """
-        line = json.dumps(record, ensure_ascii=False, default=_json_default)
+        line = json.dumps(record, ensure_ascii=False, default=json_default)
         self.path.mkdir(parents=True, exist_ok=True)
         prefix = ""
         try:
@@ -506,70 +346,21 @@ class RunFolder:
     def read_eval(self) -> dict | None:
         """``eval.json`` as a dict, or ``None`` when missing or unreadable."""
         try:
-            data = _read_json(self.eval_path)
+            data = read_json(self.eval_path)
         except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             return None
         return data if isinstance(data, dict) else None
 
     # ------------------------------------------------------------------- env
     def write_env(self, extra: dict | None = None, *, probe_gpu: bool | None = None) -> dict:
-        """Write ``env.json``: Python, platform, CPU count, package versions, GPU name.
-
-        Package versions come from ``importlib.metadata`` (nothing is imported). The GPU is
-        queried through torch only when ``probe_gpu`` is true, or when it is ``None`` and
-        torch is already imported. ``extra`` is merged in. Keys containing TOKEN, KEY,
-        SECRET or PASSWORD are dropped and values of such environment variables redacted
-        everywhere. Returns what was written.
-        """
-        packages = {}
-        for name in _PACKAGES:
-            try:
-                packages[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                packages[name] = None
-        env = {
-            "python": sys.version.split()[0],
-            "python_executable": sys.executable,
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "processor": platform.processor() or None,
-            "cpu_count": os.cpu_count(),
-            "packages": packages,
-            "gpu": self._gpu_info(probe_gpu),
-            "environment": {
-                k: v
-                for k, v in sorted(os.environ.items())
-                if k.startswith(_ENV_PREFIXES) and not _SECRET_RE.search(k)
-            },
-            "written": utc_now(),
-        }
-        if extra:
-            env.update(extra)
-        env = redact(env, _secret_values())
+        """Write ``env.json`` (see :func:`xkd.runs.env.environment_info`); returns it."""
+        env = environment_info(extra, probe_gpu=probe_gpu)
         atomic_write_json(self.env_path, env)
         return env
 
-    @staticmethod
-    def _gpu_info(probe_gpu: bool | None) -> dict | None:
-        if probe_gpu is False or (probe_gpu is None and "torch" not in sys.modules):
-            return None
-        try:
-            import torch  # lazy: only when asked or already loaded
-
-            if not torch.cuda.is_available():
-                return {"cuda": False}
-            return {
-                "cuda": True,
-                "cuda_version": torch.version.cuda,
-                "count": torch.cuda.device_count(),
-                "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-            }
-        except Exception as exc:  # noqa: BLE001 - env info must never break a run
-            return {"error": f"{type(exc).__name__}: {exc}"}
-
     def read_env(self) -> dict | None:
         try:
-            data = _read_json(self.env_path)
+            data = read_json(self.env_path)
         except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             return None
         return data if isinstance(data, dict) else None
