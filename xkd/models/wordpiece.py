@@ -14,7 +14,7 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def train_tokenizer(
-    texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False, max_length: int = 512
+    texts: Iterable[str], *, vocab_size: int = 8000, lowercase: bool = False, max_length: int = 512
 ) -> PreTrainedTokenizerFast:
     """A WordPiece tokenizer trained on ``texts`` (any script), as a fast HF tokenizer.
 
