@@ -81,7 +81,7 @@ def per_language_table(run: Run, table) -> None:
         f"{L.TEACHER_KEPT} is shown for the source language and the {L.TRANSFER_RATIO} for "
         f"target languages: {L.transfer_ratio_help(run.source_language)}"
     )
-    for note in A.transfer_notes(table, run.source_language):
+    for note in A.ratio_notes(table, run.source_language):
         st.caption(note)
     st.download_button(
         "Download CSV",

@@ -237,13 +237,13 @@ def test_accuracy_display_has_no_none_nan_or_unexplained_ratio():
     assert labels.STUDENT in shown.columns and labels.BASELINE in shown.columns
     assert shown.set_index("language").loc["it", labels.TRANSFER_RATIO] == "200.0%"
     assert shown.set_index("language").loc["de", labels.TRANSFER_RATIO] == "–"
-    notes = " ".join(accuracy.transfer_notes(table, "en"))
+    notes = " ".join(accuracy.ratio_notes(table, "en"))
     assert "de is –" in notes and "none of the 1 paired en items" in notes
     assert "above 100 % (it)" in notes
     # without predictions.parquet every target ratio is explained, none is made up
     bare = accuracy.accuracy_table(result)
     assert bare["transfer ratio"].isna().iloc[1:].all()
-    assert "no predictions.parquet" in " ".join(accuracy.transfer_notes(bare, "en"))
+    assert "no predictions.parquet" in " ".join(accuracy.ratio_notes(bare, "en"))
 
 
 def test_accuracy_table_without_baseline():
@@ -255,6 +255,7 @@ def test_accuracy_table_without_baseline():
     assert math.isnan(table.loc[0, "student"])
     assert math.isnan(table.loc[0, "% of teacher kept"])
     assert accuracy.accuracy_display(table).iloc[0][labels.STUDENT] == "–"
+    assert accuracy.ratio_notes(table, "en")[0].startswith(f"{labels.TEACHER_KEPT} for en is –")
 
 
 def test_heatmap_frame(sample_run, tmp_path):

@@ -47,7 +47,7 @@ ACCURACY_COLUMNS = [
     "agreement",
     "KL(teacher‖student)",
     "transfer pairs",
-    "transfer note",
+    "ratio note",
 ]
 
 TRANSFER_COLUMNS = [
@@ -124,28 +124,38 @@ def accuracy_table(
 
     ``% of teacher kept`` (source row only) is ``100 * student / teacher`` accuracy;
     ``transfer ratio`` (target rows only) comes from :func:`transfer_ratios` of
-    ``predictions`` (``nan`` with a ``transfer note`` when undefined or when there are no
-    predictions); ``KD gain`` is ``100 * (student - baseline)``. The source language comes
+    ``predictions``; where either is undefined it is ``nan`` and ``ratio note`` says why; ``KD gain`` is ``100 * (student - baseline)``. The source language comes
     first.
     """
     languages = get(result, "languages")
     if not isinstance(languages, dict) or not languages:
         return pd.DataFrame(columns=ACCURACY_COLUMNS)
     source = get(result, "source_language")
-    label_names = get(result, "labels") if isinstance(get(result, "labels"), list) else []
+    label_names = get(result, "labels")
+    label_names = label_names if isinstance(label_names, list) else []
     transfer = transfer_ratios(predictions, label_names, source).set_index("language")
+    if predictions is None:
+        missing = "this run has no predictions.parquet"
+    elif not label_names:
+        missing = "eval.json lists no labels, so the predictions cannot be scored"
+    else:
+        missing = "predictions.parquet has no scored rows of this language"
     rows = []
     for lang, entry in languages.items():
         acc = {m: num(get(entry, m, "accuracy")) for m in MODELS}
         is_source = lang == source
+        kept, ratio_t, pairs, why = np.nan, np.nan, 0, ""
         if is_source:
-            kept, ratio_t, pairs, note = 100 * ratio(acc["student"], acc["teacher"]), np.nan, 0, ""
+            kept = 100 * ratio(acc["student"], acc["teacher"])
+            if math.isnan(kept):
+                why = "eval.json has no non-zero teacher accuracy and KD student accuracy here"
         elif lang in transfer.index:
             t = transfer.loc[lang]
-            kept, ratio_t, pairs, note = np.nan, t["transfer ratio"], t["n_pairs"], t["note"]
+            ratio_t, pairs, why = t["transfer ratio"], t["n_pairs"], t["note"]
         else:
-            why = "this run has no predictions.parquet" if predictions is None else "no predictions"
-            kept, ratio_t, pairs, note = np.nan, np.nan, 0, f"{why} for {lang}"
+            why = missing
+        name = L.TEACHER_KEPT if is_source else L.TRANSFER_RATIO
+        note = f"{name} for {lang} is {fmt.DASH}: {why}." if why else ""
         rows.append(
             {
                 "language": lang,
@@ -161,7 +171,7 @@ def accuracy_table(
                 "agreement": num(get(entry, "agreement")),
                 "KL(teacher‖student)": num(get(entry, "kl")),
                 "transfer pairs": int(pairs),
-                "transfer note": note,
+                "ratio note": note,
             }
         )
     frame = pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
@@ -192,7 +202,7 @@ def _gain_cell(points) -> str:
 
 def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.DataFrame:
     """:func:`accuracy_table` as text for the page: labelled headers, no ``nan`` anywhere."""
-    cols = [c for c in ACCURACY_COLUMNS if c != "transfer note"]
+    cols = [c for c in ACCURACY_COLUMNS if c != "ratio note"]
     shown = table[cols if all_columns else SHORT_COLUMNS]
     three = fmt.decimal
     formats = {
@@ -216,14 +226,12 @@ def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.Da
     return fmt.text_frame(shown, formats, rename=rename)
 
 
-def transfer_notes(table: pd.DataFrame, source: str | None) -> list[str]:
-    """Why a target language's transfer ratio is ``–``, and a line when one is above 100 %."""
-    targets = table[table["role"] == "target"] if not table.empty else table
-    notes = [
-        f"{L.TRANSFER_RATIO} for {row['language']} is {fmt.DASH}: {row['transfer note']}."
-        for _, row in targets.iterrows()
-        if row["transfer note"]
-    ]
+def ratio_notes(table: pd.DataFrame, source: str | None) -> list[str]:
+    """Why a ratio to the teacher is ``–``, and a line when a transfer ratio is above 100 %."""
+    if table.empty:
+        return []
+    notes = [n for n in table["ratio note"] if n]
+    targets = table[table["role"] == "target"]
     over = [r["language"] for _, r in targets.iterrows() if num(r["transfer ratio"]) > 100]
     if over:
         notes.append(
