@@ -114,6 +114,22 @@ def current_run(what: str) -> Run | None:
     return load_run(path)
 
 
+def current_results(table: str, what: str, empty: str):
+    """The current run and its ``predictions`` or ``embeddings`` table, as ``(run, frame)``.
+
+    Stops the page after the empty state (``empty``: what the page shows once there is a
+    run) or after :func:`results_missing` (``what``: the missing results, e.g. "Embeddings").
+    """
+    run = current_run(empty)
+    if run is None:
+        st.stop()
+    frame = {"predictions": predictions, "embeddings": embeddings}[table](run)
+    if frame is None or frame.empty:
+        results_missing(run, what)
+        st.stop()
+    return run, frame
+
+
 def results_missing(run: Run, what: str) -> None:
     """Explain why a run has no results yet (still going, failed, stopped)."""
     state = run.state or "unknown"

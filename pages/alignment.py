@@ -215,13 +215,9 @@ def selection(emb, selected: list[int]) -> None:
 
 C.ensure_router("alignment")
 intro()
-run = C.current_run("The embedding map appears here once a run has finished.")
-if run is None:
-    st.stop()
-emb = C.embeddings(run)
-if emb is None or emb.empty:
-    C.results_missing(run, "Embeddings")
-    st.stop()
+run, emb = C.current_results(
+    "embeddings", "Embeddings", "The embedding map appears here once a run has finished."
+)
 color_by, models, languages = controls(emb)
 if not models:
     st.info("Pick at least one model.")

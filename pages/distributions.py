@@ -237,13 +237,9 @@ def aggregates(preds, labels: list[str], f: Filters) -> None:
 
 C.ensure_router("distributions")
 intro()
-run = C.current_run("Per-example predictions appear here once a run has finished.")
-if run is None:
-    st.stop()
-preds = C.predictions(run)
-if preds is None or preds.empty:
-    C.results_missing(run, "Predictions")
-    st.stop()
+run, preds = C.current_results(
+    "predictions", "Predictions", "Per-example predictions appear here once a run has finished."
+)
 labels = run.labels or sorted({str(v) for v in preds["label"].dropna()})
 chosen = filters(preds)
 table = D.prediction_table(preds, labels, chosen.temperature)

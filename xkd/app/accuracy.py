@@ -181,18 +181,7 @@ def accuracy_table(
 
 
 #: Columns of the short per-language table (the rest appear with "show all").
-SHORT_COLUMNS = [
-    "language",
-    "role",
-    "n",
-    "prior",
-    "teacher",
-    "student",
-    "baseline",
-    "% of teacher kept",
-    "transfer ratio",
-    "KD gain (points)",
-]
+SHORT_COLUMNS = ACCURACY_COLUMNS[: ACCURACY_COLUMNS.index("KD gain (points)") + 1]
 
 
 def _gain_cell(points) -> str:
