@@ -278,8 +278,8 @@ def recipe() -> list[LossRow]:
                 ),
                 "layer_map": st.column_config.TextColumn(
                     "layer map",
-                    help="hidden_mse, attention_kl: auto, last, or student:teacher pairs like "
-                    "1:2, 2:4 (empty = the loss's default)",
+                    help="student:teacher block pairs like 1:2, 2:4, or auto (hidden_mse, "
+                    "attention_kl) or last (attention_kl); empty = the loss's default",
                 ),
             },
         )
