@@ -12,6 +12,7 @@ import pytest
 
 from xkd.data import check_data, load_data, validate_frame
 from xkd.data import files as data_files
+from xkd.data.dataset import TextDataset
 from xkd.data.demo import (
     LANGUAGE_CODES,
     TRANSLATIONS,
@@ -20,7 +21,7 @@ from xkd.data.demo import (
     demo_summary,
     load_demo,
 )
-from xkd.data.schema import COLUMNS, SPLITS, TextDataset, assign_split
+from xkd.data.schema import COLUMNS, SPLITS, assign_split
 from xkd.errors import DataError
 
 SIB200 = Path("/work/shared/data/sib200")

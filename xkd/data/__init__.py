@@ -16,18 +16,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from xkd.data.dataset import TextDataset
     from xkd.data.demo import demo_summary, load_demo
     from xkd.data.load import DataReport, check_data, load_data
-    from xkd.data.schema import (
-        COLUMNS,
-        SPLITS,
-        TextDataset,
-        assign_split,
-        validate_frame,
-    )
+    from xkd.data.schema import COLUMNS, SPLITS, assign_split, validate_frame
 
 _EXPORTS = {
-    "TextDataset": "xkd.data.schema",
+    "TextDataset": "xkd.data.dataset",
     "validate_frame": "xkd.data.schema",
     "assign_split": "xkd.data.schema",
     "COLUMNS": "xkd.data.schema",

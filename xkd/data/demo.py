@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xkd.data.schema import SPLITS, TextDataset, assign_split, filter_languages, validate_frame
+from xkd.data.dataset import TextDataset, filter_languages
+from xkd.data.schema import SPLITS, assign_split, validate_frame
 from xkd.errors import DataError
 
 #: Categories with a topic (the label set). Left out: ``conversations`` (chit-chat),

@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xkd.data.schema import (
-    SPLITS,
-    Problem,
-    TextDataset,
-    build_dataset,
-    dataset_problems,
-    empty_frame,
-    filter_languages,
-    normalise_frame,
-)
+from xkd.data.dataset import TextDataset, build_dataset, filter_languages
+from xkd.data.schema import SPLITS, Problem, dataset_problems, empty_frame, normalise_frame
 from xkd.errors import DataError
 
 ACCEPTED_FORMS = (

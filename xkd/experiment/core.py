@@ -175,9 +175,11 @@ class Experiment:
     # ---------------------------------------------------------------------------- steps
     def load_data(self) -> None:
         from xkd.data import load_data
+        from xkd.models import StudentSpec
 
         cfg, s = self.cfg, self.state
         self.callbacks.on_phase("data", 1)
+        s.student_spec = StudentSpec.parse(cfg.student)  # a bad spec fails before any loading
         s.dataset = load_data(cfg.data.path, columns=cfg.data.columns or None)
         try:
             s.targets = resolve_targets(cfg.data, s.dataset.languages())
@@ -215,7 +217,7 @@ class Experiment:
         cfg, s = self.cfg, self.state
         texts = s.kd.student_texts
         s.student = build_student(
-            cfg.student,
+            s.student_spec,
             s.teacher,
             texts,
             labels=s.dataset.labels,
@@ -277,7 +279,7 @@ class Experiment:
                 cfg=cfg,
                 dev=s.dev.get(cfg.data.source_language),
             )
-        if s.student.head is not None and cfg.student.startswith("from-teacher"):
+        if s.student.head is not None and s.student_spec.from_teacher:
             s.student.head.load_state_dict(s.teacher.head.state_dict())
         s.baseline_init = copy.deepcopy(s.student) if cfg.baseline else None
 

@@ -11,12 +11,12 @@ __all__ = ["dev_accuracy_fn"]
 
 def dev_accuracy_fn(model, dev: dict[str, Examples], max_length: int):
     """A callable giving ``{language: dev accuracy}`` of ``model``."""
-    from xkd.evaluate.evaluator import model_outputs
 
     def run() -> dict[str, float]:
         out = {}
         for lang, ex in dev.items():
-            logits, _ = model_outputs(model, ex.student_texts, max_length)
+            result = model.infer(ex.student_texts, max_length=max_length, outputs=("logits",))
+            logits = result.logits.numpy()
             out[lang] = round(float((logits.argmax(1) == np.array(ex.labels)).mean()), 4)
         return out
 

@@ -20,6 +20,7 @@ class ExperimentState:
 
     dataset: Any = None  # xkd.data.TextDataset
     targets: list[str] = field(default_factory=list)
+    student_spec: Any = None  # xkd.models.StudentSpec, parsed once from the config
     source: Examples | None = None  # labelled source-language training rows
     kd: Examples | None = None  # the KD student's training rows
     dev: dict[str, Examples] = field(default_factory=dict)  # labelled dev rows per language

@@ -1,0 +1,91 @@
+"""What the CLI prints: the per-language summary of a run and the ``xkd runs`` table."""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["print_summary", "runs_text"]
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
+
+
+def print_summary(result: dict) -> None:
+    from xkd.runs.schema import read_headline
+
+    langs = result.get("languages", {})
+    print(
+        f"{'language':<10}{'n':>6}{'prior':>8}{'teacher':>9}{'KD student':>12}{'no-KD baseline':>16}",
+        file=sys.stderr,
+    )
+    for lang, e in langs.items():
+
+        def acc(model, e=e):
+            return f"{e[model]['accuracy']:.3f}" if model in e else "-"
+
+        print(
+            f"{lang:<10}{e['n']:>6}{e['prior']:>8.3f}{acc('teacher'):>9}{acc('student'):>12}"
+            f"{acc('baseline'):>16}",
+            file=sys.stderr,
+        )
+    head = read_headline(result)
+    if head is not None and head.kd_gain is not None:
+        print(
+            f"KD gain (mean target accuracy, KD student - no-KD baseline): "
+            f"{_pct(head.kd_gain, signed=True)} points",
+            file=sys.stderr,
+        )
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = "-" if text in (None, "") else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _state_text(run) -> str:
+    if run.active and run.total_steps:
+        return f"{run.state} {run.phase or ''} {100 * (run.step or 0) // run.total_steps}%"
+    if run.active:
+        return f"{run.state} {run.phase or ''}".strip()
+    return (run.state or "-") + (" (old)" if run.older_format else "")
+
+
+def runs_text(runs, *, paths: bool = False) -> str:
+    """``xkd runs``: a table that fits 100 columns (``paths`` adds the folder of each run)."""
+    cols = [
+        ("run", 27),
+        ("state", 17),
+        ("teacher → student", 28),
+        ("langs", 8),
+        ("KD", 6),
+        ("no-KD", 6),
+        ("gain", 6),
+    ]
+    lines = [
+        "".join(f"{name:<{w}}" if i < 4 else f"{name:>{w}}" for i, (name, w) in enumerate(cols))
+    ]
+    for run in runs:
+        head = run.headline
+        targets = run.target_languages
+        langs = f"{run.source_language or '?'}→{len(targets) or '?'}"
+        cells = [
+            _cut(run.run_id, 26),
+            _cut(_state_text(run), 16),
+            _cut(f"{run.teacher or '?'} → {run.student or '?'}", 27),
+            _cut(langs, 7),
+            _pct(head.student_target_accuracy if head else None),
+            _pct(head.baseline_target_accuracy if head else None),
+            _pct(head.kd_gain if head else None, signed=True),
+        ]
+        row = "".join(
+            f"{c:<{w}}" if i < 4 else f"{c:>{w}}" for i, (c, (_, w)) in enumerate(zip(cells, cols))
+        )
+        lines.append(row + (f"  {run.path}" if paths else ""))
+    lines.append(
+        "KD / no-KD: mean target-language test accuracy (%) of the KD student and the no-KD "
+        "baseline;\ngain: KD gain in points. `xkd runs --json` lists every field."
+    )
+    return "\n".join(lines)
