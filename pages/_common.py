@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import plotly.express as px
 import streamlit as st
 
 from pages import _components as K
@@ -42,7 +41,6 @@ def ensure_router(page: str) -> None:
 
 
 #: Distinct colours for series that are not models (loss terms, runs).
-SERIES_COLORS = px.colors.qualitative.Plotly
 
 
 def runs_dir() -> Path:

@@ -8,6 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import _common as C
+from pages import _components as K
 from xkd.app import losslab
 
 C.ensure_router("loss_lab")
@@ -161,7 +162,7 @@ with g2:
         y="gradient",
         color="term",
         barmode="group",
-        color_discrete_sequence=C.SERIES_COLORS,
+        color_discrete_sequence=K.SERIES_COLORS,
     )
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="")
     st.plotly_chart(fig, key="ll_grads")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages import _common as C
 from pages import _components as K
-from xkd.app import files, rundata
+from xkd.app import files, form, rundata
 from xkd.app import labels as L
 from xkd.app import runs_view as V
 from xkd.errors import XKDError
@@ -92,7 +92,7 @@ def actions(run: Run) -> None:
         st.rerun()
 
     def clone() -> None:
-        st.session_state["lab_clone"] = (run.run_id, run.config)
+        st.session_state[form.KEY_CLONE] = (run.run_id, run.config)
 
     if next(buttons).button(
         "Clone into the Lab",

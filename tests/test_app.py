@@ -281,10 +281,15 @@ def test_lab_form_fields_and_bad_values(runs_dir, real_run):
     no_exception(at)
     assert "train.freeze" in texts(at.error)
     at.text_input(key="lab_freeze").set_value("full").run()
-    at.text_input(key="lab_layer_map").set_value("1->2").run()
     no_exception(at)
-    assert "layer mapping" in texts(at.error) or not at.error  # only used by hidden_mse
-    at.text_input(key="lab_layer_map").set_value("auto").run()
+    assert not at.error
+    # a preset with two loss terms, one of them hidden_mse: each term is one editor row
+    at.selectbox(key="lab_preset").set_value("compress").run()
+    at.button(key="lab_load_preset").click().run()
+    no_exception(at)
+    assert "Loaded the compress preset" in texts(at.info)
+    assert "hidden_mse" in texts(at.code) and "distill.alpha=0.5" in texts(at.code)
+    at.selectbox(key="lab_preset").set_value("demo").run()
     # other data sources
     at.radio(key="lab_data_kind").set_value("local path").run()
     at.text_input(key="lab_local_path").set_value(str(runs_dir / "missing.csv")).run()
