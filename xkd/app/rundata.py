@@ -60,17 +60,19 @@ def runs_dir() -> Path:
 
 
 def device_label() -> str:
-    """``cpu`` or ``cuda:0 · <GPU name>`` (torch is imported here, lazily)."""
-    try:
-        import torch
+    """The device a run with ``train.device: auto`` takes (:func:`xkd.runs.device_name`), with
+    the GPU's name for CUDA, e.g. ``cuda:0 · NVIDIA H200``."""
+    from xkd.runs import device_name
 
-        if torch.cuda.is_available():
-            return f"cuda:0 · {torch.cuda.get_device_name(0)}"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-    except Exception:  # noqa: BLE001 - the sidebar must render whatever torch does
-        pass
-    return "cpu"
+    name = device_name("auto")
+    if name.startswith("cuda"):
+        try:
+            import torch
+
+            return f"{name} · {torch.cuda.get_device_name(name)}"
+        except Exception:  # noqa: BLE001 - the sidebar must render whatever torch does
+            pass
+    return name
 
 
 def default_run_id(runs: list[Run]) -> str | None:

@@ -114,14 +114,7 @@ class TextDataset:
         return int((f.groupby("pair_id")["language"].nunique() > 1).sum())
 
     def _check_languages(self, wanted: Iterable[str]) -> None:
-        present = set(self.frame["language"].unique())
-        unknown = [lang for lang in wanted if lang not in present]
-        if unknown:
-            raise DataError(
-                f"language {', '.join(map(repr, unknown))} is not in {self.name}; "
-                f"languages present: {', '.join(sorted(present)) or 'none'}",
-                field="language",
-            )
+        _check_languages(self.frame, wanted, self.name)
 
 
 def build_dataset(
@@ -140,13 +133,17 @@ def build_dataset(
     return TextDataset(clean, sorted(labels), name)
 
 
-def filter_languages(frame: pd.DataFrame, languages: Sequence[str], name: str) -> pd.DataFrame:
+def _check_languages(frame: pd.DataFrame, wanted: Iterable[str], name: str) -> None:
     present = set(frame["language"].unique())
-    unknown = [lang for lang in languages if lang not in present]
+    unknown = [lang for lang in wanted if lang not in present]
     if unknown:
         raise DataError(
             f"language {', '.join(map(repr, unknown))} not found in {name}; "
             f"languages present: {', '.join(sorted(present)) or 'none'}",
             field="language",
         )
+
+
+def filter_languages(frame: pd.DataFrame, languages: Sequence[str], name: str) -> pd.DataFrame:
+    _check_languages(frame, languages, name)
     return frame[frame["language"].isin(list(languages))].reset_index(drop=True)
