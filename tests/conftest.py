@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -108,3 +110,12 @@ def tiny_overrides(teacher_dir, data_path, **extra) -> list[str]:
     }
     sets.update(extra)
     return [f"{k}={v}" for k, v in sets.items()]
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of a live process (a sleeping child), for run folders that say "running"."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()

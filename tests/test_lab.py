@@ -423,14 +423,6 @@ def test_headline_metrics_read_the_run_headline(sample_run):
 # ------------------------------------------------------------------------------- run data
 
 
-@pytest.fixture
-def live_pid():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
 def test_running_run_reads_partially(tmp_path, live_pid):
     path = samples.write_sample_run(tmp_path, state="running", pid=live_pid)
     run = load_run(path)

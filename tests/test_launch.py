@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,14 +13,6 @@ from xkd.presets import preset
 from xkd.runs import DeviceBusyError, DeviceLock, RunFolder, busy_message, load_run
 from xkd.runs import launch as RL
 from xkd.testing.runs import write_sample_run
-
-
-@pytest.fixture
-def live_pid():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
 
 
 def _cpu_demo():
