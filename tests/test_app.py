@@ -384,3 +384,17 @@ def test_launch_from_the_lab_trains_and_finishes(runs_dir, real_run):
     assert "Finished" in texts(at.success)
     goto(at, "accuracy")
     assert not at.info
+
+
+def test_every_page_opens_a_run_folder_of_the_previous_format(runs_dir):
+    """A real demo run written before the typed run contract (tests/data/format1-runs)."""
+    src = Path(__file__).parent / "data" / "format1-runs"
+    shutil.copytree(src, runs_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
+    at = new_app(align_pca=True)
+    assert at.session_state["run_id"] == "20261202-143120-demo-4563"
+    for page in PAGES:
+        goto(at, page)
+        if page == "accuracy":
+            values = texts(at.metric)
+            assert "60.2%" in values and "+52.0 pts" in values, values
+            assert "None" not in values and "nan" not in values
