@@ -107,6 +107,9 @@ def _prepare(ctx: Context, path: str, source_language, max_train_per_language, h
     torch.manual_seed(0)
     cfg = demo_config(path, source_language)
     cfg.data.max_train_per_language = max_train_per_language
+    # the student keeps the teacher's vocabulary: the TextBrewer side feeds one batch of token
+    # ids to both models, and every comparison measures the same tokenizer on both sides
+    cfg.model.extend_vocab = False
     if ctx.tiny:
         cfg.student = "from-teacher:1"
     name = slugify(f"{path}-{source_language}-{max_train_per_language}-{head}")[:60]
