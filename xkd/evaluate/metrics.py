@@ -128,15 +128,21 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
     return np.exp(log_softmax(arr, temperature))
 
 
+def _logit_pair(teacher_logits, student_logits) -> tuple[np.ndarray, np.ndarray]:
+    """Both logit matrices as 2-D float arrays of one shape (ValueError otherwise)."""
+    t = _logits_2d(teacher_logits, "teacher_logits")
+    s = _logits_2d(student_logits, "student_logits")
+    if t.shape != s.shape:
+        raise ValueError(f"teacher logits {t.shape} and student logits {s.shape} differ")
+    return t, s
+
+
 def agreement(teacher_logits, student_logits) -> float:
     """Share of rows where teacher and student predict the same class.
 
     ``agreement = (1/N) * sum_i [argmax_j t_ij == argmax_j s_ij]``; ``nan`` when ``N == 0``.
     """
-    t = _logits_2d(teacher_logits, "teacher_logits")
-    s = _logits_2d(student_logits, "student_logits")
-    if t.shape != s.shape:
-        raise ValueError(f"teacher logits {t.shape} and student logits {s.shape} differ")
+    t, s = _logit_pair(teacher_logits, student_logits)
     if t.shape[0] == 0:
         return float("nan")
     return float(np.mean(t.argmax(axis=1) == s.argmax(axis=1)))
@@ -149,10 +155,7 @@ def mean_kl(teacher_logits, student_logits, temperature: float = 1.0) -> float:
     ``KL_i = sum_j p_t,ij * (log p_t,ij - log p_s,ij)`` and ``mean_kl = (1/N) sum_i KL_i``
     (natural log, nats; no ``T^2`` factor). ``nan`` when ``N == 0``.
     """
-    t = _logits_2d(teacher_logits, "teacher_logits")
-    s = _logits_2d(student_logits, "student_logits")
-    if t.shape != s.shape:
-        raise ValueError(f"teacher logits {t.shape} and student logits {s.shape} differ")
+    t, s = _logit_pair(teacher_logits, student_logits)
     if t.shape[0] == 0:
         return float("nan")
     log_pt = log_softmax(t, temperature)
