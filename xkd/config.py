@@ -54,6 +54,15 @@ def _f(
     return field(metadata=metadata, **kw)
 
 
+def _auto_bool(value: Any, key: str) -> bool | None:
+    """``true`` / ``false``, or ``auto`` (also ``null``) = None: the experiment decides."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    if isinstance(value, str) and value.strip().lower() not in ("true", "false", "yes", "no"):
+        raise ConfigError(f"'{key}' must be true, false or auto, got {value!r}")
+    return _coerce(value, bool, key)
+
+
 @dataclass
 class DataConfig:
     path: str = _f("demo", "`demo`, a local file/folder, or `hf:<dataset id>`")
@@ -96,10 +105,12 @@ class ModelConfig:
     scratch_layers: int = _f(4, "layers of a `scratch` student")
     scratch_hidden: int = _f(256, "hidden size of a `scratch` student")
     vocab_size: int = _f(16000, "vocabulary size of a `scratch` student's tokenizer")
-    extend_vocab: bool = _f(
+    extend_vocab: bool | None = _f(
         False,
         "add the training text's missing characters to the student's WordPiece vocabulary "
-        "(and stop accent stripping): fixes [UNK]-heavy CJK/Korean with an English teacher vocabulary",
+        "(and stop accent stripping): fixes [UNK]-heavy CJK/Korean with an English teacher "
+        "vocabulary. true | false | auto (on for a WordPiece student, off with a note otherwise)",
+        parse=_auto_bool,
     )
     teacher_epochs: int = _f(
         0,

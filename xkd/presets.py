@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher": "minilm",
         "student": "from-teacher:3",
         "data": {"path": "demo", "source_language": "en", "parallel": True, "max_length": 64},
-        "model": {"extend_vocab": True},
+        "model": {"extend_vocab": "auto"},  # its MiniLM student is WordPiece: extended
         "distill": {
             "temperature": 3.0,
             "alpha": 0.0,

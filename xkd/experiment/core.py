@@ -4,11 +4,16 @@
 
 1. ``load_data``: the dataset, the target languages and the training rows;
 2. ``load_teacher``: the teacher, checked against the data's labels;
-3. ``fine_tune_teacher``: only when ``model.teacher_freeze`` is not ``head`` and the teacher has
-   no head: cross-entropy on the source rows, before anything reads the teacher's outputs;
-4. ``build_student``: after any fine-tuning, so a ``from-teacher:K`` student copies the final
-   encoder blocks (its head is copied once the teacher's head is fitted, step 7);
+3. ``build_student``: the student, built and checked before any expensive work (a bad
+   ``from-teacher:K`` or an ``model.extend_vocab: true`` the student cannot take fails here);
+   ``model.extend_vocab: auto`` extends a WordPiece student and is skipped, with a note, otherwise;
+4. ``fit_lengths``: a note for each model that accepts fewer tokens than ``data.max_length``
+   (each model is then fed at most what it accepts: :meth:`~xkd.models.XKDModel.fit_length`);
 5. ``build_losses``: the recipe's terms, which also say which teacher layers to cache;
+   then ``fine_tune_teacher``: only when ``model.teacher_freeze`` is not ``head`` and the
+   teacher has no head: cross-entropy on the source rows, before anything reads the teacher's
+   outputs; a ``from-teacher:K`` student is built again from the fine-tuned blocks (its head
+   is copied once the teacher's head is fitted, step 7);
 6. ``cache_teacher``: the teacher's outputs for every text training and evaluation read,
    computed once (and reused from the run folder on resume);
 7. ``fit_teacher_head``: a head fitted on the cached embeddings when the teacher has none;
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -129,12 +135,17 @@ class Experiment:
         try:
             set_seed(cfg.train.seed)
             torch.set_num_threads(max(1, torch.get_num_threads()))
-            self._timed("load", self.load_data, self.load_teacher)
+            self._timed(
+                "load",
+                self.load_data,
+                self.load_teacher,
+                self.build_student,
+                self.fit_lengths,
+                self.build_losses,
+            )
             self._timed(
                 "teacher",
                 self.fine_tune_teacher,
-                self.build_student,
-                self.build_losses,
                 self.cache_teacher,
                 self.fit_teacher_head,
             )
@@ -210,9 +221,12 @@ class Experiment:
             s.teacher, s.source, labels=s.dataset.labels, cfg=self.cfg, callbacks=self.callbacks
         )
         s.teacher_info["teacher_fine_tuned"] = self.cfg.model.teacher_freeze
+        if s.student is not None and s.student_spec.from_teacher:
+            self.build_student(notes=False)  # copy the fine-tuned blocks
 
-    def build_student(self) -> None:
+    def build_student(self, *, notes: bool = True) -> None:
         from xkd.models import build_student
+        from xkd.models.vocab import extend_as_set
 
         cfg, s = self.cfg, self.state
         texts = s.kd.student_texts
@@ -228,10 +242,26 @@ class Experiment:
             pooling=cfg.model.pooling,
             trust_remote_code=cfg.model.trust_remote_code,
         )
-        if cfg.model.extend_vocab:
-            from xkd.models.vocab import extend_vocabulary
+        info, note = extend_as_set(
+            s.student, texts, setting=cfg.model.extend_vocab, seed=cfg.train.seed
+        )
+        s.student_info |= info
+        if note and notes:
+            self.note(note)
 
-            s.student_info["vocab_added"] = extend_vocabulary(s.student, texts, seed=cfg.train.seed)
+    def fit_lengths(self) -> None:
+        cfg, s = self.cfg, self.state
+        asked = cfg.data.max_length
+        for role, model, info in (
+            ("teacher", s.teacher, s.teacher_info),
+            ("student", s.student, s.student_info),
+        ):
+            if model.fit_length(asked) < asked:
+                info["max_length"] = model.fit_length(asked)
+                self.note(
+                    f"data.max_length={asked} is more than the {role} accepts: its inputs are "
+                    f"cut to {model.max_tokens} tokens"
+                )
 
     def build_losses(self) -> None:
         from xkd.losses import build_recipe
@@ -250,7 +280,7 @@ class Experiment:
         cfg, s = self.cfg, self.state
         s.cache = TeacherCache(
             s.teacher,
-            max_length=cfg.data.max_length,
+            max_length=s.teacher.fit_length(cfg.data.max_length),
             hidden_layers=s.recipe.teacher_hidden_layers(),
             attention_layers=s.recipe.teacher_attention_layers(),
         )
@@ -325,13 +355,10 @@ class Experiment:
         freeze(model, cfg.train.freeze)
         objective = KDObjective(model, recipe, cache)
         teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
-        data = tokenize_examples(examples, model.tokenizer, cfg.data.max_length, teacher_ids)
+        max_length = model.fit_length(cfg.data.max_length)
+        data = tokenize_examples(examples, model.tokenizer, max_length, teacher_ids)
         dev = self.state.dev
-        eval_fn = (
-            dev_accuracy_fn(model, dev, cfg.data.max_length)
-            if dev and cfg.train.eval_every
-            else None
-        )
+        eval_fn = dev_accuracy_fn(model, dev, max_length) if dev and cfg.train.eval_every else None
         state = train_model(
             objective,
             data,
@@ -344,6 +371,12 @@ class Experiment:
         )
         if state.stopped:
             raise RunStopped(phase)
+
+    def note(self, text: str) -> None:
+        """One line about a setting adapted to the models: ``logs/run.log``, stderr, the state."""
+        self.state.notes.append(text)
+        self.folder.append_log(f"note: {text}")
+        print(f"xkd: note: {text}", file=sys.stderr, flush=True)
 
     def _card(self, role: str) -> dict:
         return model_card(self.cfg, targets=self.state.targets, role=role)

@@ -76,7 +76,7 @@ def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
     s.teacher = load_model(str(folder.teacher_dir))
     s.student = load_model(str(folder.student_dir))
     s.baseline = load_model(str(folder.baseline_dir)) if folder.baseline_dir.is_dir() else None
-    s.cache = TeacherCache(s.teacher, max_length=cfg.data.max_length)
+    s.cache = TeacherCache(s.teacher, max_length=s.teacher.fit_length(cfg.data.max_length))
     # reuse the run's cached teacher outputs: the teacher's encoder never re-runs on a text
     s.cache.load(folder.teacher_cache_path, s.dataset.frame["text"].tolist())
     result = evaluate_run(folder, cfg=cfg, state=s, sizes=None, measure_speed=True, split=split)

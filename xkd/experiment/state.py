@@ -33,6 +33,7 @@ class ExperimentState:
     teacher_info: dict = field(default_factory=dict)
     student_info: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # settings adapted to the models (run.log)
 
 
 @dataclass(frozen=True)

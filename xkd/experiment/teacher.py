@@ -39,7 +39,9 @@ def fine_tune_teacher(
     tcfg.epochs = cfg.model.teacher_epochs or 3
     tcfg.freeze = "full"
     objective = KDObjective(teacher, Recipe.hard_labels())
-    data = tokenize_examples(source, teacher.tokenizer, cfg.data.max_length, None)
+    data = tokenize_examples(
+        source, teacher.tokenizer, teacher.fit_length(cfg.data.max_length), None
+    )
     train_model(objective, data, tcfg, phase="teacher", callbacks=callbacks)
     freeze(teacher, "full")
 

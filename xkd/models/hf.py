@@ -101,6 +101,29 @@ def block_list(encoder: nn.Module) -> tuple[str, nn.ModuleList]:
     return (preferred or candidates)[0]
 
 
+def position_limit(encoder: nn.Module) -> int | None:
+    """Tokens the encoder's position embeddings accept (None: no learnt absolute positions).
+
+    ``max_position_embeddings``, less the offset of RoBERTa-style positions (XLM-R, RoBERTa,
+    MPNet: position ids start at ``padding_idx + 1``, so 514 positions accept 512 tokens).
+    """
+    limit = getattr(encoder.config, "max_position_embeddings", None)
+    if not limit:
+        return None
+    for name, module in encoder.named_modules():
+        if name.endswith("position_embeddings") and isinstance(module, nn.Embedding):
+            if module.padding_idx is not None:
+                return int(limit) - (int(module.padding_idx) + 1)
+            break
+    return int(limit)
+
+
+def tokenizer_limit(tokenizer: Any) -> int | None:
+    """The tokenizer's ``model_max_length`` when it is set (transformers' "unset" is ~1e30)."""
+    value = getattr(tokenizer, "model_max_length", None)
+    return int(value) if isinstance(value, int) and 0 < value < 1_000_000 else None
+
+
 def attn_implementation(encoder: nn.Module) -> str | None:
     """The encoder's attention implementation (``sdpa``, ``eager``, ...), None if unknown."""
     return getattr(encoder.config, "_attn_implementation", None)

@@ -33,7 +33,13 @@ from torch import nn
 from xkd.errors import ConfigError, ModelError
 from xkd.models.card import render_card
 from xkd.models.dims import ModelDims
-from xkd.models.hf import attn_implementation, config_value, load_hf_encoder
+from xkd.models.hf import (
+    attn_implementation,
+    config_value,
+    load_hf_encoder,
+    position_limit,
+    tokenizer_limit,
+)
 from xkd.models.outputs import EncoderOutput, InferenceResult
 from xkd.models.pooling import AttentionPooling, check_pooling, mean_pool
 
@@ -93,6 +99,21 @@ class XKDModel(nn.Module):
     def max_positions(self) -> int | None:
         value = getattr(self.encoder.config, "max_position_embeddings", None)
         return int(value) if value else None
+
+    @property
+    def max_tokens(self) -> int | None:
+        """Longest input the model accepts, in tokens (None: no limit known).
+
+        The smaller of the tokenizer's ``model_max_length`` and the position embeddings'
+        limit (:func:`~xkd.models.hf.position_limit`, which knows RoBERTa-style offsets).
+        """
+        limits = [n for n in (position_limit(self.encoder), tokenizer_limit(self.tokenizer)) if n]
+        return min(limits) if limits else None
+
+    def fit_length(self, max_length: int) -> int:
+        """``max_length`` capped at :attr:`max_tokens`."""
+        limit = self.max_tokens
+        return min(int(max_length), limit) if limit else int(max_length)
 
     def dims(self, num_labels: int | None = None) -> ModelDims:
         """Sizes for ``DistillLoss.setup``; ``num_labels`` defaults to ``len(self.labels)``."""
@@ -192,10 +213,6 @@ class XKDModel(nn.Module):
         return EncoderOutput(logits=logits, pooled=pooled, hidden_states=hs, attentions=att)
 
     # -- tokenization and inference ------------------------------------------------------------
-    def _max_length(self, max_length: int) -> int:
-        limit = self.max_positions
-        return min(int(max_length), limit) if limit else int(max_length)
-
     def tokenize(self, texts: Sequence[str], max_length: int = 64) -> dict[str, torch.Tensor]:
         """Padded, truncated batch: ``{"input_ids", "attention_mask"}`` as long tensors (CPU).
 
@@ -206,7 +223,7 @@ class XKDModel(nn.Module):
             list(texts),
             padding=True,
             truncation=True,
-            max_length=self._max_length(max_length),
+            max_length=self.fit_length(max_length),
             return_tensors="pt",
         )
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}

@@ -104,39 +104,51 @@ def layer_indices(num_layers: int, k: int) -> list[int]:
     return [int(math.floor(i * step + 0.5)) for i in range(k)]
 
 
+PER_LAYER_SETTINGS = ("layer_types",)  # config lists with one entry per block (ModernBERT)
+
+
 def student_from_teacher(teacher: XKDModel, k: int) -> XKDModel:
     """A ``k``-layer copy of ``teacher``: embeddings, blocks :func:`layer_indices`, pooling, head.
 
     Everything is copied (no tensor is shared with the teacher); the tokenizer is a copy too.
+    Per-block config lists (:data:`PER_LAYER_SETTINGS`) keep the copied blocks' entries.
+    A teacher whose blocks cannot be copied is a :class:`ConfigError` naming ``student``.
     """
     n = teacher.num_layers
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise ConfigError(
-            f"from-teacher:{k}: K must be a whole number from 1 to {n} (the teacher's layers)"
+            f"student='from-teacher:{k}': K must be a whole number from 1 to {n} (the "
+            f"teacher's layers); use from-teacher:K with 1 <= K <= {n}"
         )
     indices = layer_indices(n, k)
     config = copy.deepcopy(teacher.encoder.config)
     config.num_hidden_layers = k
+    for name in PER_LAYER_SETTINGS:
+        value = getattr(config, name, None)
+        if isinstance(value, list | tuple) and len(value) == n:
+            setattr(config, name, [value[i] for i in indices])
     cls = type(teacher.encoder)
     kwargs = {}
     if supports_kwarg(cls, "add_pooling_layer"):
         kwargs["add_pooling_layer"] = getattr(teacher.encoder, "pooler", None) is not None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        encoder = cls(config, **kwargs)
-    t_prefix, _ = block_list(teacher.encoder)
-    s_prefix, _ = block_list(encoder)
-    t_state = teacher.encoder.state_dict()
-    new_state = {}
-    for key in encoder.state_dict():
-        src = key
-        if key.startswith(s_prefix + "."):
-            number, rest = key[len(s_prefix) + 1 :].split(".", 1)
-            src = f"{t_prefix}.{indices[int(number)]}.{rest}"
-        if src not in t_state:
-            raise ModelError(f"cannot copy '{key}' from the teacher: it has no '{src}'")
-        new_state[key] = t_state[src].detach().clone()
-    encoder.load_state_dict(new_state, strict=True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            encoder = cls(config, **kwargs)
+        t_prefix, _ = block_list(teacher.encoder)
+        s_prefix, _ = block_list(encoder)
+        new_state = _copied_state(
+            teacher.encoder.state_dict(), encoder, t_prefix, s_prefix, indices
+        )
+        encoder.load_state_dict(new_state, strict=True)
+    except (ModelError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "memory" in str(e).lower():
+            raise  # out of memory is reported by the experiment with the settings to lower
+        raise ConfigError(
+            f"student='from-teacher:{k}': the blocks of {cls.__name__} cannot be copied "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); use `scratch`, a "
+            "model id or a local folder as the student"
+        ) from e
     ref = next(teacher.encoder.parameters())
     encoder.to(device=ref.device, dtype=ref.dtype)
     try:
@@ -148,6 +160,20 @@ def student_from_teacher(teacher: XKDModel, k: int) -> XKDModel:
     student.head = copy.deepcopy(teacher.head)
     student.pooler = copy.deepcopy(teacher.pooler)
     return student.eval()
+
+
+def _copied_state(t_state: dict, encoder, t_prefix: str, s_prefix: str, indices: list[int]) -> dict:
+    """The student encoder's state dict, each block ``i`` from the teacher's ``indices[i]``."""
+    new_state = {}
+    for key in encoder.state_dict():
+        src = key
+        if key.startswith(s_prefix + "."):
+            number, rest = key[len(s_prefix) + 1 :].split(".", 1)
+            src = f"{t_prefix}.{indices[int(number)]}.{rest}"
+        if src not in t_state:
+            raise ModelError(f"cannot copy '{key}' from the teacher: it has no '{src}'")
+        new_state[key] = t_state[src].detach().clone()
+    return new_state
 
 
 def random_bert(

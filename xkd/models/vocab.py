@@ -37,6 +37,20 @@ def missing_characters(tokenizer, texts: Iterable[str], strip_accents: bool = Fa
     return list(seen)
 
 
+def why_not_extendable(tokenizer) -> str | None:
+    """Why :func:`extend_vocabulary` cannot extend ``tokenizer`` (None: it can)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(
+        tokenizer, "_tokenizer", None
+    )
+    if backend is None:
+        return f"the student's tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer"
+    kind = json.loads(backend.to_str()).get("model", {}).get("type")
+    if kind != "WordPiece":
+        known = {"Unigram": "SentencePiece Unigram", "BPE": "BPE"}.get(kind, kind)
+        return f"the student's tokenizer is {known}, not WordPiece"
+    return None
+
+
 def extend_vocabulary(
     model, texts: Iterable[str], *, strip_accents: bool = False, seed: int = 0
 ) -> int:
@@ -49,9 +63,13 @@ def extend_vocabulary(
 
     texts = list(texts)
     tok = model.tokenizer
+    reason = why_not_extendable(tok)
+    if reason is not None:
+        raise ConfigError(
+            f"model.extend_vocab: true works for WordPiece (BERT-style) tokenizers only and "
+            f"{reason}: set model.extend_vocab: false (or auto)"
+        )
     spec = _tokenizer_json(tok)
-    if spec.get("model", {}).get("type") != "WordPiece":
-        raise ConfigError("model.extend_vocab works for WordPiece (BERT-style) tokenizers only")
     chars = missing_characters(tok, texts, strip_accents)
     spec["normalizer"] = _normalizer(spec.get("normalizer"), strip_accents)
     vocab: dict[str, int] = spec["model"]["vocab"]
@@ -78,6 +96,26 @@ def extend_vocabulary(
         _grow_embeddings(model.encoder, len(vocab), tok.unk_token_id, seed)
     model.tokenizer = new_tok
     return added
+
+
+def extend_as_set(
+    model, texts: Iterable[str], *, setting: bool | None, seed: int = 0
+) -> tuple[dict, str | None]:
+    """Apply ``model.extend_vocab``: ``(facts for student_info, a note or None)``.
+
+    ``True`` extends (a :class:`ConfigError` naming the setting when the tokenizer cannot be
+    extended), ``False`` does nothing, ``None`` (auto) extends a WordPiece tokenizer and skips
+    any other with a note.
+    """
+    if setting is False:
+        return {}, None
+    reason = why_not_extendable(model.tokenizer) if setting is None else None
+    if reason is not None:
+        return (
+            {"vocab_extension": f"skipped: {reason}"},
+            f"model.extend_vocab (auto) is off for this run: {reason}",
+        )
+    return {"vocab_added": extend_vocabulary(model, texts, seed=seed)}, None
 
 
 def _tokenizer_json(tokenizer) -> dict:
