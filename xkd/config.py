@@ -120,10 +120,18 @@ class ModelConfig:
     teacher_freeze: str = _f(
         "head", "what teacher fine-tuning trains: head (frozen encoder) | full | top:K"
     )
+    teacher_head: str = _f(
+        "keep",
+        "a teacher that brings a head (a Hub ...ForSequenceClassification or an xkd model): keep "
+        "(use its own predictions; refused when its labels are not the data's) | refit (discard "
+        "it and fit a new head on its embeddings)",
+    )
 
     def validate(self) -> None:
         if self.pooling not in ("mean", "cls", "attention"):
             raise ConfigError(f"model.pooling='{self.pooling}': use mean, cls or attention")
+        if self.teacher_head not in ("keep", "refit"):
+            raise ConfigError(f"model.teacher_head='{self.teacher_head}': use keep or refit")
         _check_freeze("model.teacher_freeze", self.teacher_freeze)
         for name in ("scratch_layers", "scratch_hidden", "vocab_size"):
             if getattr(self, name) < 1:

@@ -3,7 +3,8 @@
 ``Experiment(config).run()`` trains a KD student (and a no-KD baseline) into a run folder:
 
 1. ``load_data``: the dataset, the target languages and the training rows;
-2. ``load_teacher``: the teacher, checked against the data's labels;
+2. ``load_teacher``: the teacher, checked against the data's labels (a teacher with its own
+   head or classifier keeps it when the labels match in any order; ``model.teacher_head``);
 3. ``build_student``: the student, built and checked before any expensive work (a bad
    ``from-teacher:K`` or an ``model.extend_vocab: true`` the student cannot take fails here);
    ``model.extend_vocab: auto`` extends a WordPiece student and is skipped, with a note, otherwise;
@@ -211,15 +212,18 @@ class Experiment:
         s.teacher = load_model(
             cfg.teacher, pooling=cfg.model.pooling, trust_remote_code=cfg.model.trust_remote_code
         )
-        teacher_steps.check_teacher_labels(s.teacher, name=cfg.teacher, labels=s.dataset.labels)
+        s.teacher_info |= teacher_steps.check_teacher_labels(
+            s.teacher, name=cfg.teacher, labels=s.dataset.labels, setting=cfg.model.teacher_head
+        )
 
     def fine_tune_teacher(self) -> None:
         s = self.state
-        if s.teacher.head is not None or self.cfg.model.teacher_freeze == "head":
+        if s.teacher.has_head or self.cfg.model.teacher_freeze == "head":
             return
         teacher_steps.fine_tune_teacher(
             s.teacher, s.source, labels=s.dataset.labels, cfg=self.cfg, callbacks=self.callbacks
         )
+        s.teacher_info["head"] = "fine-tuned"
         s.teacher_info["teacher_fine_tuned"] = self.cfg.model.teacher_freeze
         if s.student is not None and s.student_spec.from_teacher:
             self.build_student(notes=False)  # copy the fine-tuned blocks
@@ -300,7 +304,7 @@ class Experiment:
 
     def fit_teacher_head(self) -> None:
         cfg, s = self.cfg, self.state
-        if s.teacher.head is None:
+        if not s.teacher.has_head:
             s.teacher_info |= teacher_steps.fit_teacher_head(
                 s.teacher,
                 s.cache,
@@ -309,8 +313,8 @@ class Experiment:
                 cfg=cfg,
                 dev=s.dev.get(cfg.data.source_language),
             )
-        if s.student.head is not None and s.student_spec.from_teacher:
-            s.student.head.load_state_dict(s.teacher.head.state_dict())
+        if s.student_spec.from_teacher:
+            s.student_info |= teacher_steps.copy_head_to_student(s.teacher, s.student)
         s.baseline_init = copy.deepcopy(s.student) if cfg.baseline else None
 
     def train_baseline(self) -> None:

@@ -1,4 +1,5 @@
-"""The teacher's steps: check its head against the data, fine-tune it, fit a head on its cache."""
+"""The teacher's steps: check its head against the data, fine-tune it, fit a head on its cache,
+hand its head to a ``from-teacher:K`` student."""
 
 from __future__ import annotations
 
@@ -11,16 +12,56 @@ from xkd.errors import ConfigError
 from xkd.train.callbacks import Callback
 from xkd.train.examples import Examples
 
-__all__ = ["check_teacher_labels", "fine_tune_teacher", "fit_teacher_head"]
+__all__ = ["check_teacher_labels", "copy_head_to_student", "fine_tune_teacher", "fit_teacher_head"]
 
 
-def check_teacher_labels(teacher, *, name: str, labels: list[str]) -> None:
-    """A teacher that brings a classification head must predict exactly the data's labels."""
-    if teacher.head is not None and list(teacher.labels) != list(labels):
+def _head_kind(teacher) -> str:
+    return "own classifier" if teacher.classifier is not None else "own head"
+
+
+def check_teacher_labels(teacher, *, name: str, labels: list[str], setting: str = "keep") -> dict:
+    """Decide what a teacher that brings a head (its own classifier, or an xkd head) does.
+
+    ``setting`` is ``model.teacher_head``: ``keep`` uses the head when it predicts the data's
+    labels (same names, any order: its logits are put in the data's order) and refuses the run
+    otherwise; ``refit`` discards it (a head is fitted later, as for a teacher without one).
+    Returns the ``teacher_info`` facts (``head``, ``head_labels`` when it was reordered or
+    discarded).
+    """
+    if not teacher.has_head:
+        return {}
+    own, labels = list(teacher.labels), list(labels)
+    if setting == "refit":
+        teacher.set_labels(None)
+        return {"head_discarded": own}
+    if sorted(own) != sorted(labels):
         raise ConfigError(
-            f"teacher '{name}' has a head for labels {list(teacher.labels)}, but the data has "
-            f"{list(labels)}; use a teacher without a head (one is fitted) or matching data"
+            f"teacher '{name}' has a head for labels {own}, but the data has {labels}; set "
+            "`model.teacher_head: refit` (--set model.teacher_head=refit) to fit a new head on "
+            "its embeddings, or use a teacher without a head or data with those labels"
         )
+    info = {"head": _head_kind(teacher)}
+    if own != labels:
+        teacher.reorder_labels(labels)
+        info["head_labels"] = own
+    return info
+
+
+def copy_head_to_student(teacher, student) -> dict:
+    """Give a ``from-teacher:K`` student the teacher's linear head (after it is fitted).
+
+    An own classifier is not a linear layer on pooled vectors, so it cannot be copied: the
+    student keeps its fresh linear head. Returns the ``student_info`` facts.
+    """
+    if student.head is None:
+        return {}
+    if teacher.head is None:
+        return {
+            "head": "new linear head: the teacher's own classifier is not a linear layer on "
+            "pooled vectors, so it is not copied"
+        }
+    student.head.load_state_dict(teacher.head.state_dict())
+    return {"head": "copied from the teacher"}
 
 
 def fine_tune_teacher(
@@ -82,4 +123,4 @@ def fit_teacher_head(
             best = (acc, copy.deepcopy(head.state_dict()))
     head.load_state_dict(best[1])
     cache.refresh_logits()
-    return {"teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
+    return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}

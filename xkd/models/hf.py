@@ -124,6 +124,13 @@ def tokenizer_limit(tokenizer: Any) -> int | None:
     return int(value) if isinstance(value, int) and 0 < value < 1_000_000 else None
 
 
+def is_classifier_config(config: Any) -> bool:
+    """Whether a checkpoint is a sequence classifier: its ``architectures`` name a
+    ``...ForSequenceClassification`` class (a model fine-tuned for a task, with ``id2label``)."""
+    names = getattr(config, "architectures", None) or []
+    return any(str(n).endswith("ForSequenceClassification") for n in names)
+
+
 def attn_implementation(encoder: nn.Module) -> str | None:
     """The encoder's attention implementation (``sdpa``, ``eager``, ...), None if unknown."""
     return getattr(encoder.config, "_attn_implementation", None)
@@ -201,20 +208,29 @@ def load_hf_encoder(
 
     ``saved_pooler``: None = unknown (load it if the class builds one, then drop it, so no
     "UNEXPECTED pooler" report), False = the checkpoint has none (build the encoder without it).
+    A sequence classifier (:func:`is_classifier_config`) is loaded whole, with its classifier
+    and the pooler it uses, as ``AutoModelForSequenceClassification``.
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     src = str(source)
     common = {"trust_remote_code": bool(trust_remote_code), "local_files_only": local_files_only}
     with _hf_errors(src, ": unsupported config ({error})"):
         config = AutoConfig.from_pretrained(src, **common)
     kwargs: dict[str, Any] = {}
-    model_class = _model_class(config)
+    classifier = is_classifier_config(config)
+    model_class = None if classifier else _model_class(config)
     if saved_pooler is False and model_class and supports_kwarg(model_class, "add_pooling_layer"):
         kwargs["add_pooling_layer"] = False
+    auto = AutoModelForSequenceClassification if classifier else AutoModel
     with _hf_errors(src, " cannot be loaded: {error}"):
-        encoder = AutoModel.from_pretrained(src, config=config, **common, **kwargs)
-    if saved_pooler is None:
+        encoder = auto.from_pretrained(src, config=config, **common, **kwargs)
+    if saved_pooler is None and not classifier:
         drop_pooler(encoder)
     with _hf_errors(
         src,

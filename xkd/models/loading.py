@@ -14,8 +14,9 @@ from pathlib import Path
 
 from xkd.errors import ConfigError
 from xkd.models.hf import load_encoder
-from xkd.models.model import XKD_CONFIG, XKDModel
+from xkd.models.model import XKDModel
 from xkd.models.pooling import check_pooling
+from xkd.models.saving import XKD_CONFIG
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,13 @@
 """``XKDModel``: a Hugging Face encoder + sentence pooling + a linear classification head.
 
 The encoder is any ``transformers.AutoModel`` (BERT-like models in practice); the pooling
-(``mean | cls | attention``) is described in :mod:`xkd.models.pooling`. :meth:`XKDModel.infer`
+(``mean | cls | attention``) is described in :mod:`xkd.models.pooling`. A Hub
+``...ForSequenceClassification`` model keeps its own classifier instead of the linear head
+(:mod:`xkd.models.classifier`): its logits are that classifier's. :meth:`XKDModel.infer`
 is the one batched-inference path (the teacher cache, the evaluator and the speed measurement
 use it).
 
-Files written by :meth:`XKDModel.save_pretrained` (safetensors only, no pickle)::
-
-    config.json, model.safetensors        the encoder (``PreTrainedModel.save_pretrained``)
-    tokenizer.json, tokenizer_config.json the tokenizer
-    xkd_head.safetensors                  ``head.weight``, ``head.bias``, ``pooler.query``
-    xkd_config.json                       pooling, labels, format version
-    README.md                             model card
+Files written by :meth:`XKDModel.save_pretrained`: see :mod:`xkd.models.saving`.
 
 Attention weights: ``sdpa`` attention (the default) cannot return them, so ``forward`` switches
 the encoder to ``eager`` attention for calls with ``output_attentions=True`` only and switches it
@@ -20,7 +16,6 @@ back afterwards (switching costs microseconds; outputs agree to float precision)
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,12 +26,11 @@ import torch
 from torch import nn
 
 from xkd.errors import ConfigError, ModelError
-from xkd.models.card import render_card
+from xkd.models.classifier import NativeClassifier, is_classifier
 from xkd.models.dims import ModelDims
 from xkd.models.hf import (
     attn_implementation,
     config_value,
-    load_hf_encoder,
     position_limit,
     tokenizer_limit,
 )
@@ -48,9 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-XKD_CONFIG = "xkd_config.json"
-XKD_HEAD = "xkd_head.safetensors"
-FORMAT_VERSION = 1
 INFER_OUTPUTS = ("logits", "pooled")
 
 
@@ -60,6 +51,11 @@ class XKDModel(nn.Module):
     Parameters: ``encoder`` (a ``transformers.PreTrainedModel`` returning ``last_hidden_state``),
     ``tokenizer`` (a fast HF tokenizer), ``labels`` (None or [] for no head), ``pooling``
     (``mean | cls | attention``), ``seed`` for the head initialisation.
+
+    An ``encoder`` that is a ``...ForSequenceClassification`` model is kept whole as
+    ``classifier`` (a :class:`~xkd.models.classifier.NativeClassifier`; ``encoder`` is then
+    its base model) and, without ``labels``, predicts its own ``id2label`` labels; ``head`` is
+    None. ``labels`` (or :meth:`set_labels`) replace it by a fresh linear head.
     """
 
     def __init__(
@@ -71,6 +67,10 @@ class XKDModel(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
+        self.classifier: NativeClassifier | None = None
+        if is_classifier(encoder):
+            self.classifier = NativeClassifier(encoder)
+            encoder = encoder.base_model
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.pooling = check_pooling(pooling)
@@ -79,7 +79,10 @@ class XKDModel(nn.Module):
         )
         self.head: nn.Linear | None = None
         self.labels: list[str] = []
-        self.set_labels(labels, seed=seed)
+        if self.classifier is not None and not labels:
+            self.labels = self.classifier.labels
+        else:
+            self.set_labels(labels, seed=seed)
         self.train(encoder.training)
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -129,17 +132,19 @@ class XKDModel(nn.Module):
         return next(self.encoder.parameters()).device
 
     # -- head and pooling ----------------------------------------------------------------------
+    @property
+    def has_head(self) -> bool:
+        """Whether the model predicts labels (a linear head or its own classifier)."""
+        return self.head is not None or self.classifier is not None
+
     def set_labels(self, labels: Sequence[str] | None, seed: int | None = None) -> None:
         """Replace the head by a fresh ``Linear(hidden, len(labels))`` (None/[]: no head).
 
         Weights ~ N(0, initializer_range) (0.02 by default), bias 0; ``seed`` makes them
-        reproducible without touching the global RNG.
+        reproducible without touching the global RNG. An own classifier is discarded.
         """
-        if isinstance(labels, str):
-            raise ConfigError(f"labels must be a list of names, got the string '{labels}'")
-        labels = [str(x) for x in (labels or [])]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"labels contain duplicates: {labels}")
+        labels = _label_list(labels)
+        self.classifier = None
         self.labels = labels
         if not labels:
             self.head = None
@@ -152,6 +157,21 @@ class XKDModel(nn.Module):
             head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * std)
             head.bias.zero_()
         self.head = head.to(device=ref.device, dtype=ref.dtype)
+
+    def reorder_labels(self, labels: Sequence[str]) -> None:
+        """Keep the head (or own classifier) and give its logits in the order of ``labels``,
+        the same names as :attr:`labels` in any order."""
+        labels = _label_list(labels)
+        if sorted(labels) != sorted(self.labels) or not self.has_head:
+            raise ConfigError(f"labels {labels} are not a reordering of the head's {self.labels}")
+        if self.classifier is not None:
+            self.classifier.reorder(labels)
+        else:
+            rows = [self.labels.index(x) for x in labels]
+            with torch.no_grad():
+                self.head.weight.copy_(self.head.weight[rows].clone())
+                self.head.bias.copy_(self.head.bias[rows].clone())
+        self.labels = labels
 
     def set_pooling(self, pooling: str) -> None:
         """Change the pooling (a new attention pooler starts as mean pooling)."""
@@ -195,14 +215,19 @@ class XKDModel(nn.Module):
         switch = output_attentions and previous not in (None, "eager")
         if switch:
             self.encoder.set_attn_implementation("eager")
+        logits = None
         try:
-            out = self.encoder(**kwargs)
+            if self.classifier is not None:
+                out, hidden, logits = self.classifier(**kwargs)
+            else:
+                out = self.encoder(**kwargs)
+                hidden = out.last_hidden_state
         finally:
             if switch:
                 self.encoder.set_attn_implementation(previous)
-        hidden = out.last_hidden_state
         pooled = self.pool(hidden, attention_mask)
-        logits = self.head(pooled) if self.head is not None else None
+        if self.head is not None:
+            logits = self.head(pooled)
         hs = tuple(out.hidden_states) if output_hidden_states and out.hidden_states else None
         att = tuple(out.attentions) if output_attentions and out.attentions else None
         if output_attentions and att is None:
@@ -255,7 +280,7 @@ class XKDModel(nn.Module):
         wanted = set(outputs)
         if wanted - set(INFER_OUTPUTS):
             raise ValueError(f"outputs={list(outputs)}: use a subset of {list(INFER_OUTPUTS)}")
-        if "logits" in wanted and self.head is None:
+        if "logits" in wanted and not self.has_head:
             raise ModelError("this model has no classification head; call set_labels() first")
         hidden_layers, attention_layers = list(hidden_layers), list(attention_layers)
         n_layers = self.num_layers
@@ -325,62 +350,25 @@ class XKDModel(nn.Module):
         result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["logits"])
         return result.logits.numpy()
 
-    # -- saving and loading --------------------------------------------------------------------
+    # -- saving and loading (:mod:`xkd.models.saving`) ----------------------------------------
     def save_pretrained(self, directory: str | Path, card: dict | None = None) -> Path:
         """Write encoder, tokenizer, head and config to ``directory`` (safetensors, no pickle)."""
-        from safetensors.torch import save_file
+        from xkd.models.saving import save_model
 
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
-        tensors: dict[str, torch.Tensor] = {}
-        if self.head is not None:
-            tensors["head.weight"] = self.head.weight.detach().cpu().contiguous().clone()
-            tensors["head.bias"] = self.head.bias.detach().cpu().contiguous().clone()
-        if self.pooler is not None:
-            tensors["pooler.query"] = self.pooler.query.detach().cpu().contiguous().clone()
-        save_file(tensors, str(path / XKD_HEAD), metadata={"format": "pt"})
-        config = {
-            "format_version": FORMAT_VERSION,
-            "pooling": self.pooling,
-            "labels": list(self.labels),
-            "encoder_pooler": getattr(self.encoder, "pooler", None) is not None,
-        }
-        (path / XKD_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        (path / "README.md").write_text(render_card(self, card), encoding="utf-8")
-        return path
+        return save_model(self, directory, card=card)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, trust_remote_code: bool = False) -> XKDModel:
         """Load a folder written by :meth:`save_pretrained`."""
-        from safetensors.torch import load_file
+        from xkd.models.saving import load_saved
 
-        path = Path(directory)
-        cfg_file = path / XKD_CONFIG
-        if not cfg_file.is_file():
-            raise ModelError(f"{path} is not an xkd model folder: {XKD_CONFIG} is missing")
-        try:
-            config = json.loads(cfg_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{cfg_file}: unreadable ({e}); re-save the model") from e
-        encoder, tokenizer = load_hf_encoder(
-            path,
-            trust_remote_code=trust_remote_code,
-            saved_pooler=None if config.get("encoder_pooler") else False,
-        )
-        model = cls(encoder, tokenizer, labels=None, pooling=config.get("pooling", "mean"))
-        labels = config.get("labels") or []
-        head_file = path / XKD_HEAD
-        tensors = load_file(str(head_file)) if head_file.is_file() else {}
-        if labels:
-            if "head.weight" not in tensors:
-                raise ModelError(f"{head_file}: missing the head weights for labels {labels}")
-            model.set_labels(labels)
-            with torch.no_grad():
-                model.head.weight.copy_(tensors["head.weight"])
-                model.head.bias.copy_(tensors["head.bias"])
-        if model.pooler is not None and "pooler.query" in tensors:
-            with torch.no_grad():
-                model.pooler.query.copy_(tensors["pooler.query"])
-        return model.eval()
+        return load_saved(cls, directory, trust_remote_code=trust_remote_code)
+
+
+def _label_list(labels: Sequence[str] | None) -> list[str]:
+    if isinstance(labels, str):
+        raise ConfigError(f"labels must be a list of names, got the string '{labels}'")
+    labels = [str(x) for x in (labels or [])]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"labels contain duplicates: {labels}")
+    return labels

@@ -156,7 +156,8 @@ def student_from_teacher(teacher: XKDModel, k: int) -> XKDModel:
     except Exception:  # pragma: no cover - tokenizers that cannot be copied are immutable anyway
         tokenizer = teacher.tokenizer
     student = XKDModel(encoder, tokenizer, labels=None, pooling=teacher.pooling)
-    student.labels = list(teacher.labels)
+    # an own classifier (a Hub ...ForSequenceClassification) is not copied: no linear head
+    student.labels = list(teacher.labels) if teacher.head is not None else []
     student.head = copy.deepcopy(teacher.head)
     student.pooler = copy.deepcopy(teacher.pooler)
     return student.eval()

@@ -4,7 +4,9 @@ The teacher's encoder runs once on each distinct text a run needs (training text
 its pooled embedding, the hidden states and attentions the chosen losses read, are kept in
 memory and can be saved under the run folder (safetensors). Logits are computed from the cached
 pooled vector by the teacher's head, so training a teacher head on a frozen encoder never runs
-the encoder again.
+the encoder again. A teacher with its own classifier (a Hub ``...ForSequenceClassification``,
+:mod:`xkd.models.classifier`) is not a linear head on pooled vectors: its logits come from the
+same forward pass as the pooled vectors and are cached (and saved) with them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TeacherCache:
         self.attention_layers = sorted(set(attention_layers))
         self.index: dict[str, int] = {}
         self._pooled: list[torch.Tensor] = []
+        self._own_logits: list[torch.Tensor] = []  # rows of an own classifier's logits
         self._hidden: dict[int, list[torch.Tensor]] = {i: [] for i in self.hidden_layers}
         self._attn: dict[int, list[torch.Tensor]] = {i: [] for i in self.attention_layers}
         self._pooled_matrix: torch.Tensor | None = None
@@ -67,11 +70,12 @@ class TeacherCache:
         if not todo:
             return
         todo.sort(key=len)
+        own = self.own_classifier
         result = self.teacher.infer(
             todo,
             max_length=self.max_length,
             batch_size=self.batch_size,
-            outputs=("pooled",),
+            outputs=("pooled", "logits") if own else ("pooled",),
             hidden_layers=self.hidden_layers,
             attention_layers=self.attention_layers,
             token_dtype=torch.float16,
@@ -80,6 +84,8 @@ class TeacherCache:
         for row, text in enumerate(todo):
             self.index[text] = len(self._pooled)
             self._pooled.append(result.pooled[row])
+            if own:
+                self._own_logits.append(result.logits[row])
             for layer in self.hidden_layers:
                 self._hidden[layer].append(result.hidden[layer][row])
             for layer in self.attention_layers:
@@ -99,8 +105,20 @@ class TeacherCache:
         return self._pooled_matrix
 
     @property
+    def own_classifier(self) -> bool:
+        """Whether the teacher's logits come from its own classifier's forward pass."""
+        return getattr(self.teacher, "classifier", None) is not None
+
+    @property
     def logits(self) -> torch.Tensor | None:
-        """Teacher logits for every cached text (head applied to the cached pooled vectors)."""
+        """Teacher logits for every cached text: the cached logits of an own classifier, else
+        the head applied to the cached pooled vectors."""
+        if self.own_classifier:
+            if len(self._own_logits) != len(self._pooled):
+                raise RuntimeError("the teacher's classifier logits were not cached for every text")
+            if self._logits is None or len(self._logits) != len(self._own_logits):
+                self._logits = torch.stack(self._own_logits) if self._own_logits else None
+            return self._logits
         head = getattr(self.teacher, "head", None)
         if head is None:
             return None
@@ -112,8 +130,10 @@ class TeacherCache:
         return self._logits
 
     def refresh_logits(self) -> None:
-        """Forget derived logits (call after the teacher's head changed)."""
-        self._logits = None
+        """Forget derived logits (call after the teacher's head changed); the cached logits of
+        an own classifier are kept (they come from the forward pass, not from a head)."""
+        if not self.own_classifier:
+            self._logits = None
 
     def batch(self, ids: Sequence[int], device: torch.device | str = "cpu") -> dict:
         """Teacher outputs for cache rows ``ids``: pooled, logits, padded hidden/attentions + mask."""
@@ -155,6 +175,8 @@ class TeacherCache:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"pooled": self.pooled.contiguous()}
+        if self.own_classifier and self._own_logits:
+            tensors["logits"] = torch.stack(self._own_logits).contiguous()
         for layer, seqs in self._hidden.items():
             tensors[f"hidden.{layer}"] = torch.cat(seqs) if seqs else torch.empty(0)
             tensors[f"hidden.{layer}.lengths"] = torch.tensor([s.shape[0] for s in seqs])
@@ -167,7 +189,8 @@ class TeacherCache:
     def load(self, path: str | Path, texts: Sequence[str]) -> int:
         """Fill the cache from ``save`` output for those of ``texts`` found there; returns count.
 
-        Attention maps are not persisted; a cache with attention layers reloads nothing.
+        Attention maps are not persisted; a cache with attention layers reloads nothing, and
+        so does a file without the logits of a teacher's own classifier.
         """
         from safetensors import safe_open
 
@@ -180,6 +203,10 @@ class TeacherCache:
                 return 0
             keys = {k: i for i, k in enumerate(meta.get("keys", "").split("\n")) if k}
             pooled = f.get_tensor("pooled")
+            own = self.own_classifier
+            if own and "logits" not in f.keys():
+                return 0
+            logits = f.get_tensor("logits") if own else None
             hidden = {}
             for layer in self.hidden_layers:
                 name = f"hidden.{layer}"
@@ -197,6 +224,8 @@ class TeacherCache:
                 continue
             self.index[text] = len(self._pooled)
             self._pooled.append(pooled[row])
+            if own:
+                self._own_logits.append(logits[row])
             for layer in self.hidden_layers:
                 self._hidden[layer].append(hidden[layer][row])
             found += 1

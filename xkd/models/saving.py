@@ -1,0 +1,102 @@
+"""Saving an :class:`~xkd.models.model.XKDModel` to a folder and loading it back.
+
+Files written by :func:`save_model` (safetensors only, no pickle)::
+
+    config.json, model.safetensors        the encoder (``PreTrainedModel.save_pretrained``)
+    tokenizer.json, tokenizer_config.json the tokenizer
+    xkd_head.safetensors                  ``head.weight``, ``head.bias``, ``pooler.query``
+    xkd_config.json                       pooling, labels, head kind, format version
+    README.md                             model card
+
+A model with its own classifier (:mod:`xkd.models.classifier`) is saved whole: ``config.json``
+names its ``...ForSequenceClassification`` class and ``id2label``, the weights hold the
+classifier, ``xkd_config.json`` says ``"head": "classifier"`` and the labels in the order xkd
+gives its logits; :func:`load_saved` loads it with its classifier and that order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from xkd.errors import ModelError
+from xkd.models.card import render_card
+from xkd.models.hf import load_hf_encoder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xkd.models.model import XKDModel
+
+__all__ = ["FORMAT_VERSION", "XKD_CONFIG", "XKD_HEAD", "load_saved", "save_model"]
+
+XKD_CONFIG = "xkd_config.json"
+XKD_HEAD = "xkd_head.safetensors"
+FORMAT_VERSION = 1
+
+
+def save_model(model: XKDModel, directory: str | Path, *, card: dict | None = None) -> Path:
+    """Write encoder (or whole classifier), tokenizer, head and config to ``directory``."""
+    from safetensors.torch import save_file
+
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    hf_model = model.classifier.model if model.classifier is not None else model.encoder
+    hf_model.save_pretrained(path)
+    model.tokenizer.save_pretrained(path)
+    tensors: dict[str, torch.Tensor] = {}
+    if model.head is not None:
+        tensors["head.weight"] = model.head.weight.detach().cpu().contiguous().clone()
+        tensors["head.bias"] = model.head.bias.detach().cpu().contiguous().clone()
+    if model.pooler is not None:
+        tensors["pooler.query"] = model.pooler.query.detach().cpu().contiguous().clone()
+    save_file(tensors, str(path / XKD_HEAD), metadata={"format": "pt"})
+    config = {
+        "format_version": FORMAT_VERSION,
+        "pooling": model.pooling,
+        "labels": list(model.labels),
+        "head": "classifier" if model.classifier is not None else "linear",
+        "encoder_pooler": getattr(model.encoder, "pooler", None) is not None,
+    }
+    (path / XKD_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    (path / "README.md").write_text(render_card(model, card), encoding="utf-8")
+    return path
+
+
+def load_saved(cls: type[XKDModel], directory: str | Path, *, trust_remote_code: bool) -> XKDModel:
+    """A ``cls`` model from a folder written by :func:`save_model` (in eval mode)."""
+    from safetensors.torch import load_file
+
+    path = Path(directory)
+    cfg_file = path / XKD_CONFIG
+    if not cfg_file.is_file():
+        raise ModelError(f"{path} is not an xkd model folder: {XKD_CONFIG} is missing")
+    try:
+        config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{cfg_file}: unreadable ({e}); re-save the model") from e
+    encoder, tokenizer = load_hf_encoder(
+        path,
+        trust_remote_code=trust_remote_code,
+        saved_pooler=None if config.get("encoder_pooler") else False,
+    )
+    model = cls(encoder, tokenizer, labels=None, pooling=config.get("pooling", "mean"))
+    labels = config.get("labels") or []
+    if config.get("head") == "classifier":
+        if model.classifier is None:
+            raise ModelError(f"{path}/config.json: the saved classifier could not be loaded")
+        model.reorder_labels(labels)
+    head_file = path / XKD_HEAD
+    tensors = load_file(str(head_file)) if head_file.is_file() else {}
+    if labels and model.classifier is None:
+        if "head.weight" not in tensors:
+            raise ModelError(f"{head_file}: missing the head weights for labels {labels}")
+        model.set_labels(labels)
+        with torch.no_grad():
+            model.head.weight.copy_(tensors["head.weight"])
+            model.head.bias.copy_(tensors["head.bias"])
+    if model.pooler is not None and "pooler.query" in tensors:
+        with torch.no_grad():
+            model.pooler.query.copy_(tensors["pooler.query"])
+    return model.eval()
