@@ -2,6 +2,7 @@
 
 Modules by job: ``hf`` (the Hugging Face adapter: finding and loading encoders and tokenizers),
 ``model`` (``XKDModel``: forward, batched inference, save/load), ``pooling``, ``outputs``,
+``classifier`` (a Hub sequence classifier kept whole), ``saving`` (save/load folders),
 ``loading`` (``load_model``), ``students`` (``StudentSpec``, ``build_student``), ``wordpiece``
 (tokenizers trained on the data), ``freezing`` (``freeze``, ``model_size``), ``dims``
 (``ModelDims``, the sizes other layers read), ``vocab`` (vocabulary extension).
