@@ -15,6 +15,7 @@ from pages import _components as K
 from xkd.app import commands as CMD
 from xkd.app import estimate as E
 from xkd.app import labels as L
+from xkd.app import model_choices as MC
 from xkd.app import rundata
 from xkd.app import tokenizer_report as T
 from xkd.config import RunConfig
@@ -36,8 +37,8 @@ def _count(n: int) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _estimate(config_yaml: str, data_path: str, mtime: int, device: str, _cfg, _dataset):
-    return E.estimate(_cfg, _dataset, device=device)
+def _estimate(key: tuple, _cfg, _dataset):
+    return E.estimate(_cfg, _dataset, device=key[-1])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -56,7 +57,10 @@ def estimate(cfg: RunConfig, data_path: str, dataset) -> None:
     try:
         with st.spinner("Estimating…"):
             device = device_name(cfg.train.device)
-            est = _estimate(cfg.to_yaml(), data_path, mtime(data_path), device, cfg, dataset)
+            # a model that reaches the local cache since is estimated from its real config
+            cached = tuple(MC.availability(m).status for m in (cfg.teacher, cfg.student))
+            key = (cfg.to_yaml(), data_path, mtime(data_path), cached, device)
+            est = _estimate(key, cfg, dataset)
     except Exception as exc:  # noqa: BLE001 - an estimate must never break the Lab
         st.warning(f"No estimate for this configuration ({type(exc).__name__}: {exc}).")
         est = None

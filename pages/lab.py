@@ -1,7 +1,8 @@
 """Lab: configure a run (data, languages, models, recipe, training), check it, launch it, watch it.
 
 The widgets hold a :class:`xkd.app.form.LabForm` (its keys, defaults and config round trip);
-the estimate, the equivalent commands and the tokenizer report come from ``xkd.app``.
+the estimate, the equivalent commands and the tokenizer report come from ``xkd.app``; the
+teacher-and-student section (with the suggested models) is ``pages/_lab_models.py``.
 Launching starts ``xkd train`` in a subprocess (:mod:`xkd.runs.launch`, the library's busy
 policy); the live view polls the run folder every 2 s. The page reads as its sections, in order,
 at the bottom of this file.
@@ -17,9 +18,9 @@ import streamlit as st
 from pages import _common as C
 from pages import _components as K
 from pages._lab_launch import before_launch, launch_button, mtime
+from pages._lab_models import models
 from xkd.app import files, rundata
 from xkd.app import form as F
-from xkd.app import labels as L
 from xkd.app.form import LabForm, LossRow
 from xkd.config import RunConfig, field_help
 from xkd.errors import XKDError
@@ -222,33 +223,6 @@ def languages(data_path: str, dataset, reason: str | None) -> tuple[str, list[st
             + ", ".join(f"{lang} ({int(counts[lang])})" for lang in found)
         )
     return source, list(targets)
-
-
-def models() -> None:
-    ss = st.session_state
-    with st.container(border=True):
-        st.markdown(f"**{L.TEACHER.capitalize()} and student**")
-        mc = st.columns([2, 2, 1])
-        mc[0].selectbox(
-            "Teacher",
-            list(dict.fromkeys([*F.TEACHER_PRESETS, ss.get(F.KEY_TEACHER) or LabForm.teacher])),
-            key=F.KEY_TEACHER,
-            accept_new_options=True,
-            help=HELP["teacher"] + ". Type a folder path or a Hugging Face id.",
-        )
-        mc[1].selectbox(
-            "Student",
-            list(dict.fromkeys([*F.STUDENT_PRESETS, ss.get(F.KEY_STUDENT) or LabForm.student])),
-            key=F.KEY_STUDENT,
-            accept_new_options=True,
-            help=HELP["student"] + ". Type another value for a folder or a Hugging Face id.",
-        )
-        mc[2].checkbox(f"Also train a {L.BASELINE}", key=F.KEY_BASELINE, help=HELP["baseline"])
-        fc = st.columns(2)
-        fc[0].text_input("Student freezing", key=F.KEY_FREEZE, help=HELP["train.freeze"])
-        fc[1].text_input(
-            "Teacher fine-tuning", key=F.KEY_TEACHER_FREEZE, help=HELP["model.teacher_freeze"]
-        )
 
 
 def recipe() -> list[LossRow]:

@@ -1,7 +1,8 @@
 """A rough time and memory estimate for a config before launch.
 
 The estimate is deliberately simple (and says so): parameter counts from the models'
-``config.json`` (no weights are loaded), examples counted from the data when that is cheap,
+``config.json`` (a local folder, or the local Hugging Face cache; no weights are loaded), else
+from the Lab's table of common models (:mod:`xkd.app.model_choices`, approximate), examples counted from the data when that is cheap,
 and FLOPs ≈ 2 × parameters × tokens for a forward pass and 6 × for a training step, divided by
 a throughput measured with a short matrix product on the chosen device (times an efficiency
 factor). Memory is weights + gradients + AdamW state (16 bytes per trained parameter in fp32),
@@ -46,6 +47,9 @@ class Arch:
     num_attention_heads: int = 12
     source: str = ""  # where the numbers came from
     assumed: bool = False
+    #: ``config`` (a real config.json), ``table`` (the curated facts), ``derived`` (from the
+    #: teacher or the scratch settings) or ``assumed`` (a BERT-base-like guess).
+    origin: str = "config"
 
     @property
     def block_params(self) -> int:
@@ -67,7 +71,7 @@ class Arch:
         return self.num_hidden_layers * self.block_params
 
 
-def _arch_from_config(cfg: dict, source: str) -> Arch:
+def _arch_from_config(cfg: dict, source: str, origin: str = "config") -> Arch:
     def pick(*names, default):
         for n in names:
             if isinstance(cfg.get(n), int):
@@ -83,14 +87,19 @@ def _arch_from_config(cfg: dict, source: str) -> Arch:
         max_position_embeddings=pick("max_position_embeddings", default=512),
         num_attention_heads=pick("num_attention_heads", "n_heads", default=max(1, h // 64)),
         source=source,
+        origin=origin,
     )
 
 
 def model_arch(spec: str) -> Arch:
-    """Architecture of ``minilm``, a local model folder or a cached Hub id (config only).
+    """Architecture of ``minilm``, a local model folder or a Hub id (config only, no network).
 
-    Unknown models get a BERT-base-like guess with ``assumed=True``.
+    A Hub id's ``config.json`` is read from the local Hugging Face cache; an uncached one of the
+    Lab's suggestions gets its curated facts (``origin="table"``); other models get a
+    BERT-base-like guess with ``assumed=True``.
     """
+    from xkd.app import model_choices as MC
+
     spec = (spec or "").strip()
     folder: Path | None = None
     if spec.lower() == "minilm":
@@ -109,15 +118,19 @@ def model_arch(spec: str) -> Arch:
         except (OSError, ValueError):
             pass
     if spec and folder is None:
-        try:
-            from transformers import AutoConfig
-
-            cfg = AutoConfig.from_pretrained(spec, local_files_only=True).to_dict()
-            return _arch_from_config(cfg, f"{spec} (local Hugging Face cache)")
-        except Exception:  # noqa: BLE001 - not cached / not a model id
-            pass
-    arch = Arch(**_FALLBACK_ARCH, source=f"{spec or '?'}: config not readable", assumed=True)
-    return arch
+        cached = MC.cached_config(spec)
+        if cached is not None:
+            return _arch_from_config(cached, f"{spec}: config.json in the local Hugging Face cache")
+    known = MC.facts(spec)
+    if known is not None:
+        source = f"{spec}: approximate sizes from xkd's table of common models (not cached)"
+        return _arch_from_config(known.config(), source, origin="table")
+    return Arch(
+        **_FALLBACK_ARCH,
+        source=f"{spec or '?'}: config not readable",
+        assumed=True,
+        origin="assumed",
+    )
 
 
 def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
@@ -128,7 +141,7 @@ def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
     try:
         spec = StudentSpec.parse(cfg.student)
     except ConfigError as e:
-        return Arch(**_FALLBACK_ARCH, source=str(e), assumed=True)
+        return Arch(**_FALLBACK_ARCH, source=str(e), assumed=True, origin="assumed")
     if spec.kind == "from-teacher":
         k = min(spec.layers, teacher.num_hidden_layers)
         return Arch(
@@ -140,6 +153,7 @@ def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
             num_attention_heads=teacher.num_attention_heads,
             source=f"{k} of the teacher's {teacher.num_hidden_layers} layers",
             assumed=teacher.assumed,
+            origin="derived",
         )
     if spec.kind == "scratch":
         h = cfg.model.scratch_hidden
@@ -151,8 +165,19 @@ def student_arch(cfg: RunConfig, teacher: Arch) -> Arch:
             max_position_embeddings=cfg.data.max_length,
             num_attention_heads=max(1, h // 64),
             source="scratch (model.scratch_layers × model.scratch_hidden)",
+            origin="derived",
         )
     return model_arch(spec.name)
+
+
+def _size_note(role: str, arch: Arch) -> str | None:
+    """Where the estimate's ``role`` size comes from (a line of the notes; None: a guess, said
+    by the "size unknown" note)."""
+    if arch.origin == "table":
+        return f"{role} size: {arch.source}; its real config is used once the model is cached"
+    if arch.origin == "config":
+        return f"{role} size from its real configuration ({arch.source})"
+    return None if arch.assumed else f"{role} size: {arch.source}"
 
 
 @dataclass
@@ -324,6 +349,10 @@ def estimate(
         notes.append(f"teacher size unknown ({teacher.source}); assumed a BERT-base-like model")
     if student.assumed and not teacher.assumed:
         notes.append(f"student size unknown ({student.source}); assumed a BERT-base-like model")
+    for role, arch in (("teacher", teacher), ("student", student)):
+        note = _size_note(role, arch)
+        if note:
+            notes.append(note)
     if not data.counted:
         notes.append("the data was not read (remote or unreadable); assumed ~1000 source rows")
     notes.append(
