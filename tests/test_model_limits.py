@@ -1,6 +1,7 @@
 """Limits read from the models: token caps, vocabulary extension as set, from-teacher checks.
 
-Tiny random models (hidden 32, 2 layers) with tokenizers built here (no Hub access).
+Tiny random models (hidden 32, 2 layers) of each family, from ``tests/families.py`` (no Hub
+access).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from tests.conftest import make_parallel_frame, tiny_overrides
+from tests.families import ENCODER_FAMILIES, bpe_tokenizer, family_encoder, family_tokenizer
 from xkd.errors import ConfigError
 from xkd.experiment import Experiment
 from xkd.models import XKDModel, load_model
@@ -29,54 +31,10 @@ def _long_csv(path) -> str:
     return str(path)
 
 
-def _bpe_tokenizer(texts, max_length: int | None = None):
-    """A byte-level BPE tokenizer as RoBERTa/XLM-R-style models use (<s>=0, <pad>=1)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=special,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    kw = {"model_max_length": max_length} if max_length else {}
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
-        **kw,
-    )
-
-
 def _tiny_roberta(texts, positions: int = 66) -> XKDModel:
-    from transformers import RobertaConfig, RobertaModel
-
-    tokenizer = _bpe_tokenizer(texts)  # model_max_length unset: the positions decide
-    config = RobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=positions,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    return XKDModel(RobertaModel(config, add_pooling_layer=False), tokenizer).eval()
+    tokenizer = bpe_tokenizer(texts)  # model_max_length unset: the positions decide
+    encoder = family_encoder("roberta", tokenizer, positions=positions)
+    return XKDModel(encoder, tokenizer).eval()
 
 
 @pytest.fixture(scope="module")
@@ -224,42 +182,11 @@ def test_a_teacher_without_copyable_blocks_is_refused_naming_student():
         build_student("from-teacher:1", teacher, ["x"], labels=["a", "b", "c"])
 
 
-def _family_encoder(family: str, vocab: int):
-    from transformers import AutoConfig, AutoModel
-
-    common = {
-        "vocab_size": vocab,
-        "hidden_size": 32,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "max_position_embeddings": 64,
-        "pad_token_id": 0,
-    }
-    extra = {
-        "distilbert": {"dim": 32, "n_layers": 3, "n_heads": 2, "hidden_dim": 64},
-        "electra": {"embedding_size": 16},
-        "deberta-v2": {"relative_attention": True, "pos_att_type": ["p2c", "c2p"]},
-        "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 16},
-        "xlm-roberta": {"pad_token_id": 1},
-        "roberta": {"pad_token_id": 1},
-        "mpnet": {"pad_token_id": 1},
-    }.get(family, {})
-    if family == "distilbert":
-        common = {"vocab_size": vocab, "max_position_embeddings": 64, "pad_token_id": 0}
-    config = AutoConfig.for_model(family, **{**common, **extra})
-    torch.manual_seed(0)
-    return AutoModel.from_config(config)
-
-
-FAMILIES = ["bert", "distilbert", "electra", "xlm-roberta", "roberta", "deberta-v2", "mpnet"]
-FAMILIES.append("modernbert")
-
-
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ENCODER_FAMILIES)
 def test_from_teacher_copies_blocks_of_every_family(family, tmp_path):
-    tokenizer = train_tokenizer(["hello world", "good morning", "ciao mondo"], vocab_size=60)
-    teacher = XKDModel(_family_encoder(family, len(tokenizer)), tokenizer, labels=["a", "b"])
+    tokenizer = family_tokenizer(family, ["hello world", "good morning", "ciao mondo"])
+    encoder = family_encoder(family, tokenizer, layers=3)
+    teacher = XKDModel(encoder, tokenizer, labels=["a", "b"])
     teacher.eval()
     student = student_from_teacher(teacher, 2)
     assert student.num_layers == 2
