@@ -11,7 +11,9 @@ One module per page's data:
   :mod:`xkd.app.distributions` (Distributions: probabilities, calibration, agreement),
   :mod:`xkd.app.runs_view` (Runs: overview, config diff), :mod:`xkd.app.losslab` (Loss lab);
 - the Lab: :mod:`xkd.app.form` (LabForm <-> RunConfig, widget keys), :mod:`xkd.app.estimate`
-  (a rough time and memory estimate), :mod:`xkd.app.commands` (the equivalent command lines),
+  (a rough time and memory estimate), :mod:`xkd.app.model_choices` (suggested teachers and
+  students, and whether each is in the local Hugging Face cache), :mod:`xkd.app.commands`
+  (the equivalent command lines),
   :mod:`xkd.app.tokenizer_report` (unknown-token rate and tokens per word per language),
   :mod:`xkd.app.files` (uploads, data summary, model zip export);
 - shared: :mod:`xkd.app.rundata` (curves, progress, ETA, logs of a run), :mod:`xkd.app.labels`
