@@ -562,3 +562,15 @@ def test_a_run_folder_of_the_previous_format_still_opens(tmp_path, capsys):
     assert main(["runs", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
     assert "finished (old)" in out and "+52.0" in out
+
+
+def test_a_lock_taken_an_instant_ago_still_gets_a_message_that_says_what_to_do(tmp_path):
+    """Between another process's flock and its writing who it is, the holder reads as nobody."""
+    from xkd.runs import DeviceBusyError, acquire_device
+
+    other = DeviceLock(tmp_path, "cpu")
+    assert other.acquire(run_id="20250101-000000-other-abcd")
+    other.path.write_text("")  # the holder has the lock but has not written its record yet
+    with pytest.raises(DeviceBusyError, match="busy.*--wait"):
+        acquire_device(tmp_path, "cpu", run_id="20250101-000000-mine-abcd")
+    other.release()

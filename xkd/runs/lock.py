@@ -106,13 +106,27 @@ def acquire_device(
         reason = busy_message(runs_dir, device, exclude_run=run_id)
         if reason is None and lock.acquire(run_id=run_id):
             return lock
-        reason = reason or busy_message(runs_dir, device) or f"device '{lock.device}' is busy"
+        reason = reason or _holder_message(runs_dir, device, lock, run_id=run_id)
         if not wait:
             raise DeviceBusyError(reason)
         if not queued and on_queued is not None:
             on_queued(reason)
         queued = True
         time.sleep(poll_s)
+
+
+def _holder_message(runs_dir, device: str, lock: DeviceLock, *, run_id: str | None) -> str:
+    """Why ``lock.acquire`` failed: the holder may have taken the lock an instant ago and not
+    yet written who it is, so look again for a moment before giving a message without a name."""
+    for _ in range(20):
+        reason = busy_message(runs_dir, device, exclude_run=run_id)
+        if reason is not None:
+            return reason
+        time.sleep(0.05)
+    return (
+        f"device '{lock.device}' is busy with another run that just took it; wait for it, stop "
+        "it, or queue behind it with `xkd train --wait`"
+    )
 
 
 class DeviceLock:
