@@ -95,7 +95,8 @@ class AttentionKLLoss(DistillLoss):
             raise ConfigError(
                 f"{self.name}: the student has {student.num_heads} attention heads per layer and "
                 f"the teacher {teacher.num_heads}; attention maps are compared head by head, so "
-                "the counts must match (use a student built from the teacher, or another loss)"
+                "the counts must match: use `student: from-teacher:K`, or remove attention_kl "
+                "from `distill.losses`"
             )
         pairs = resolve_layer_map(
             self.name, self.layer_map, student.num_layers, teacher.num_layers, lowest=1
