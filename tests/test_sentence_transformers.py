@@ -226,17 +226,3 @@ def test_cli_train_with_st_teacher(tmp_path, tiny_csv):
         "dense",
         "normalize",
     ]
-
-
-def test_st_model_as_named_student_keeps_its_pipeline(tmp_path):
-    from xkd.models import build_student, load_model
-
-    teacher = load_model(
-        str(save_st_model(tmp_path / "t", pooling="mean", dense=None, normalize=True))
-    )
-    path = save_st_model(tmp_path / "s", pooling="cls", dense=16, normalize=True, seed=3)
-    student = build_student(str(path), teacher, TEXTS, labels=["a", "b"], pooling="mean")
-    assert student.pooling == "cls" and student.head.in_features == 16
-    np.testing.assert_allclose(
-        student.encode(TEXTS, max_length=32), st_encode(path, TEXTS), atol=1e-5
-    )
