@@ -137,17 +137,6 @@ def test_legacy_pooling_config_is_read(tmp_path):
     assert load_model(str(path)).pooling == "cls"
 
 
-def test_freeze_head_keeps_dense_frozen(tmp_path):
-    from xkd.models import freeze, load_model
-
-    model = load_model(str(save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)))
-    model.set_labels(["a", "b"])
-    dense = model.sentence_modules[0].linear.weight
-    assert freeze(model, "head") == 16 * 2 + 2 and not dense.requires_grad
-    freeze(model, "top:1")
-    assert dense.requires_grad
-
-
 def test_student_carries_pipeline_saves_and_reloads(tmp_path):
     from xkd.models import build_student, load_model
 
