@@ -215,6 +215,8 @@ class Experiment:
         s.teacher_info |= teacher_steps.check_teacher_labels(
             s.teacher, name=cfg.teacher, labels=s.dataset.labels, setting=cfg.model.teacher_head
         )
+        for text in teacher_steps.sentence_module_notes(cfg, s.student_spec):
+            self.note(text)
 
     def fine_tune_teacher(self) -> None:
         s = self.state
