@@ -506,3 +506,19 @@ def test_minilm_loads_and_embeds(tmp_path):
     batch = student.tokenize(["hello world", "전혀 다른 문장"])
     student.eval()
     torch.testing.assert_close(again(**batch).logits, student(**batch).logits, atol=0, rtol=0)
+
+
+def test_a_tokenizer_with_special_ids_beyond_the_embeddings_is_refused(tmp_path):
+    """A tokenizer of another family next to BERT weights would crash at the first step."""
+    from xkd.errors import ModelError
+    from xkd.models import load_model
+    from xkd.testing.models import tiny_model
+
+    model = tiny_model(labels=None)
+    rows = model.encoder.get_input_embeddings().num_embeddings
+    model.tokenizer.add_special_tokens({"additional_special_tokens": ["<extra_special>"]})
+    assert model.tokenizer.convert_tokens_to_ids("<extra_special>") >= rows
+    model.encoder.save_pretrained(tmp_path / "m")
+    model.tokenizer.save_pretrained(tmp_path / "m")
+    with pytest.raises(ModelError, match=r"'<extra_special>' = \d+ ids the model has no embedding"):
+        load_model(str(tmp_path / "m"))

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from xkd.errors import ConfigError
+from xkd.errors import ConfigError, ModelError
 from xkd.models.hf import load_encoder
 from xkd.models.model import XKDModel
 from xkd.models.pooling import check_pooling
@@ -47,7 +47,30 @@ def load_model(
             folder, labels=labels, pooling=pooling, trust_remote_code=trust_remote_code, seed=seed
         )
     encoder, tokenizer = load_encoder(name, trust_remote_code=trust_remote_code)
+    check_vocabulary(encoder, tokenizer, name=name)
     return XKDModel(encoder, tokenizer, labels=labels, pooling=pooling or "mean", seed=seed)
+
+
+def check_vocabulary(encoder, tokenizer, *, name: str) -> None:
+    """Refuse a tokenizer whose special tokens have ids the model has no embedding for (a
+    tokenizer of another model family saved next to these weights): it would crash at the
+    first forward pass."""
+    embeddings = encoder.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is None:
+        return
+    bad = {
+        token: i
+        for token, i in zip(tokenizer.all_special_tokens, tokenizer.all_special_ids)
+        if i is not None and i >= rows
+    }
+    if bad:
+        listed = ", ".join(f"{t!r} = {i}" for t, i in bad.items())
+        raise ModelError(
+            f"model '{name}': its tokenizer ({type(tokenizer).__name__}) gives the special "
+            f"token(s) {listed} ids the model has no embedding for ({rows} rows): the tokenizer "
+            "does not belong to these weights; save the model's own tokenizer with it"
+        )
 
 
 def _load_xkd_folder(
