@@ -4,6 +4,11 @@ Names: ``minilm`` (built in, offline), a folder written by :meth:`XKDModel.save_
 (has ``xkd_config.json``; keeps its pooling and head), a local Hugging Face model folder, or a
 Hugging Face Hub id (see :mod:`xkd.models.hf`). The model is returned in eval mode (dropout
 off), like HF ``from_pretrained``; the training loop calls ``model.train()``.
+
+A sentence-transformers model (``modules.json``) is loaded with its own pipeline
+(:mod:`xkd.models.st`): its pooling, Dense and Normalize modules, and its ``max_seq_length``.
+Its own pooling wins over the ``pooling`` argument (the ``model.pooling`` setting, ``mean`` by
+default), with one logged line when they differ.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xkd.errors import ConfigError, ModelError
-from xkd.models.hf import load_encoder
+from xkd.models.hf import hub_reachable, load_encoder, looks_like_path, minilm_path, tokenizer_limit
 from xkd.models.model import XKDModel
 from xkd.models.pooling import check_pooling
 from xkd.models.saving import XKD_CONFIG
+from xkd.models.st import STPipeline, folder_fetch, hub_fetch, read_st_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +52,49 @@ def load_model(
         return _load_xkd_folder(
             folder, labels=labels, pooling=pooling, trust_remote_code=trust_remote_code, seed=seed
         )
-    encoder, tokenizer = load_encoder(name, trust_remote_code=trust_remote_code)
+    pipeline, local = _st_pipeline(name)
+    source = name
+    if pipeline is not None and pipeline.transformer_path:
+        if local is None:
+            raise ModelError(
+                f"sentence-transformers model '{name}' keeps its Transformer in the subfolder "
+                f"'{pipeline.transformer_path}'; download the model to a local folder and use that"
+            )
+        source = str(local / pipeline.transformer_path)
+    encoder, tokenizer = load_encoder(source, trust_remote_code=trust_remote_code)
     check_vocabulary(encoder, tokenizer, name=name)
-    return XKDModel(encoder, tokenizer, labels=labels, pooling=pooling or "mean", seed=seed)
+    if pipeline is None:
+        return XKDModel(encoder, tokenizer, labels=labels, pooling=pooling or "mean", seed=seed)
+    if pooling is not None and pooling != pipeline.pooling:
+        log.warning(
+            "%s is a sentence-transformers model with %s pooling: using its own pooling, not "
+            "model.pooling=%s",
+            name,
+            pipeline.pooling,
+            pooling,
+        )
+    limit = tokenizer_limit(tokenizer)
+    if pipeline.max_seq_length and (limit is None or pipeline.max_seq_length < limit):
+        tokenizer.model_max_length = pipeline.max_seq_length
+    model = XKDModel(encoder, tokenizer, labels=None, pooling=pipeline.pooling, seed=seed)
+    model.set_sentence_modules(pipeline.modules)
+    model.own_pooling = True
+    if labels is not None:
+        model.set_labels(labels, seed=seed)
+    return model
+
+
+def _st_pipeline(name: str) -> tuple[STPipeline | None, Path | None]:
+    """The sentence-transformers pipeline of ``name`` (None if it has none) and its local folder."""
+    if name.lower() == "minilm":
+        folder = minilm_path()
+    else:
+        folder = Path(name).expanduser()
+        if not (folder.is_dir() or looks_like_path(name)):
+            return read_st_pipeline(hub_fetch(name, download=hub_reachable()), name), None
+    if not folder.is_dir():
+        return None, None  # load_encoder says what is wrong with the path
+    return read_st_pipeline(folder_fetch(folder), name), folder
 
 
 def check_vocabulary(encoder, tokenizer, *, name: str) -> None:

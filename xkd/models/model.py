@@ -5,7 +5,9 @@ The encoder is any ``transformers.AutoModel`` (BERT-like models in practice); th
 ``...ForSequenceClassification`` model keeps its own classifier instead of the linear head
 (:mod:`xkd.models.classifier`): its logits are that classifier's. :meth:`XKDModel.infer`
 is the one batched-inference path (the teacher cache, the evaluator and the speed measurement
-use it).
+use it). A sentence-transformers model brings its own pipeline after the pooling
+(``sentence_modules``: Dense and Normalize, :mod:`xkd.models.st`); ``pooled`` is then its
+sentence embedding, the vector ``SentenceTransformer.encode`` gives.
 
 Files written by :meth:`XKDModel.save_pretrained`: see :mod:`xkd.models.saving`.
 
@@ -35,7 +37,7 @@ from xkd.models.hf import (
     tokenizer_limit,
 )
 from xkd.models.outputs import EncoderOutput, InferenceResult
-from xkd.models.pooling import AttentionPooling, check_pooling, mean_pool
+from xkd.models.pooling import AttentionPooling, check_pooling, pool_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,10 +75,12 @@ class XKDModel(nn.Module):
             encoder = encoder.base_model
         self.encoder = encoder
         self.tokenizer = tokenizer
-        self.pooling = check_pooling(pooling)
+        self.pooling = check_pooling(pooling, own=True)
         self.pooler: AttentionPooling | None = (
             AttentionPooling(self.hidden_size) if pooling == "attention" else None
         )
+        self.sentence_modules = nn.ModuleList()  # Dense / Normalize after the pooling
+        self.own_pooling = False  # pooling + modules are a sentence-transformers model's own
         self.head: nn.Linear | None = None
         self.labels: list[str] = []
         if self.classifier is not None and not labels:
@@ -89,6 +93,12 @@ class XKDModel(nn.Module):
     @property
     def hidden_size(self) -> int:
         return config_value(self.encoder.config, "hidden_size", "dim", "d_model")
+
+    @property
+    def embedding_size(self) -> int:
+        """Width of ``pooled`` (the last Dense module's output, else :attr:`hidden_size`)."""
+        dense = [m for m in self.sentence_modules if hasattr(m, "out_features")]
+        return int(dense[-1].out_features) if dense else self.hidden_size
 
     @property
     def num_layers(self) -> int:
@@ -150,7 +160,7 @@ class XKDModel(nn.Module):
             self.head = None
             return
         ref = next(self.encoder.parameters())
-        head = nn.Linear(self.hidden_size, len(labels))
+        head = nn.Linear(self.embedding_size, len(labels))
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         std = float(getattr(self.encoder.config, "initializer_range", 0.02) or 0.02)
         with torch.no_grad():
@@ -185,13 +195,21 @@ class XKDModel(nn.Module):
         else:
             self.pooler = None
 
+    def set_sentence_modules(self, modules: Sequence[nn.Module]) -> None:
+        """Replace the modules applied after the pooling (a sentence-transformers pipeline)."""
+        ref = next(self.encoder.parameters())
+        self.sentence_modules = nn.ModuleList(modules).to(device=ref.device, dtype=ref.dtype)
+
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "cls":
-            return hidden[:, 0]
+        """The sentence vector: pooling, then :attr:`sentence_modules` in order."""
         if self.pooling == "attention":
             assert self.pooler is not None
-            return self.pooler(hidden, attention_mask)
-        return mean_pool(hidden, attention_mask)
+            pooled = self.pooler(hidden, attention_mask)
+        else:
+            pooled = pool_tokens(self.pooling, hidden, attention_mask)
+        for module in self.sentence_modules:
+            pooled = module(pooled)
+        return pooled
 
     # -- forward -------------------------------------------------------------------------------
     def forward(
@@ -324,7 +342,7 @@ class XKDModel(nn.Module):
             self.train(was_training)
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        widths = {"logits": len(self.labels), "pooled": self.hidden_size}
+        widths = {"logits": len(self.labels), "pooled": self.embedding_size}
         rows = {
             name: torch.cat(chunks)[inverse] if chunks else torch.zeros(0, widths[name])
             for name, chunks in parts.items()

@@ -3,7 +3,12 @@
 - ``mean``: average of the real (non-padding) tokens;
 - ``cls``: the first token (``[CLS]``);
 - ``attention``: a learned query ``q`` scores every token, ``w = softmax(h·q / sqrt(H))`` over
-  the real tokens, pooled ``= Σ w·h``. ``q`` starts at zero, so it starts as mean pooling.
+  the real tokens, pooled ``= Σ w·h``. ``q`` starts at zero, so it starts as mean pooling;
+- ``max``: the element-wise maximum over the real tokens;
+- ``mean_sqrt_len``: the sum of the real tokens divided by ``sqrt(n_tokens)``.
+
+``max`` and ``mean_sqrt_len`` come from sentence-transformers models (:mod:`xkd.models.st`);
+the ``model.pooling`` setting offers ``mean | cls | attention``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from torch import nn
 
 from xkd.errors import ConfigError
 
-POOLINGS = ("mean", "cls", "attention")
+POOLINGS = ("mean", "cls", "attention")  # what the pooling setting and arguments accept
+ST_ONLY_POOLINGS = ("max", "mean_sqrt_len")  # only as a sentence-transformers model's own
 
 
 class AttentionPooling(nn.Module):
@@ -38,8 +44,22 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
-def check_pooling(pooling: str) -> str:
-    """``pooling`` if it is one of :data:`POOLINGS`, else a :class:`ConfigError`."""
-    if pooling not in POOLINGS:
+def pool_tokens(pooling: str, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``mean``, ``cls``, ``max`` or ``mean_sqrt_len`` pooling (no learnt parameters)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "max":
+        return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).max(dim=1).values
+    if pooling == "mean_sqrt_len":
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0).sqrt()
+    return mean_pool(hidden, mask)
+
+
+def check_pooling(pooling: str, *, own: bool = False) -> str:
+    """``pooling`` if it is one of :data:`POOLINGS` (``own``: or of :data:`ST_ONLY_POOLINGS`,
+    a model's own pooling), else a :class:`ConfigError`."""
+    allowed = POOLINGS + ST_ONLY_POOLINGS if own else POOLINGS
+    if pooling not in allowed:
         raise ConfigError(f"pooling='{pooling}': use one of {' | '.join(POOLINGS)}")
     return pooling

@@ -4,8 +4,13 @@ Files written by :func:`save_model` (safetensors only, no pickle)::
 
     config.json, model.safetensors        the encoder (``PreTrainedModel.save_pretrained``)
     tokenizer.json, tokenizer_config.json the tokenizer
-    xkd_head.safetensors                  ``head.weight``, ``head.bias``, ``pooler.query``
-    xkd_config.json                       pooling, labels, head kind, format version
+    xkd_head.safetensors                  ``head.weight``, ``head.bias``, ``pooler.query``,
+                                          ``sentence_modules.<i>.linear.*`` (Dense weights)
+    xkd_config.json                       pooling, sentence modules, labels, head kind, version
+    modules.json, 1_Pooling/, <i>_Dense/, <i>_Normalize/, sentence_bert_config.json
+                                          the sentence-transformers layout (not for attention
+                                          pooling), so ``SentenceTransformer(folder)`` gives
+                                          the same sentence embeddings as xkd
     README.md                             model card
 
 A model with its own classifier (:mod:`xkd.models.classifier`) is saved whole: ``config.json``
@@ -25,6 +30,7 @@ import torch
 from xkd.errors import ModelError
 from xkd.models.card import render_card
 from xkd.models.hf import load_hf_encoder
+from xkd.models.st import modules_config, modules_from_config, write_st_layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from xkd.models.model import XKDModel
@@ -51,14 +57,25 @@ def save_model(model: XKDModel, directory: str | Path, *, card: dict | None = No
         tensors["head.bias"] = model.head.bias.detach().cpu().contiguous().clone()
     if model.pooler is not None:
         tensors["pooler.query"] = model.pooler.query.detach().cpu().contiguous().clone()
+    for key, value in model.sentence_modules.state_dict().items():
+        tensors[f"sentence_modules.{key}"] = value.detach().cpu().contiguous().clone()
     save_file(tensors, str(path / XKD_HEAD), metadata={"format": "pt"})
     config = {
         "format_version": FORMAT_VERSION,
         "pooling": model.pooling,
+        "sentence_modules": modules_config(list(model.sentence_modules)),
+        "own_pooling": bool(model.own_pooling),
         "labels": list(model.labels),
         "head": "classifier" if model.classifier is not None else "linear",
         "encoder_pooler": getattr(model.encoder, "pooler", None) is not None,
     }
+    write_st_layout(
+        path,
+        pooling=model.pooling,
+        modules=list(model.sentence_modules),
+        hidden_size=model.hidden_size,
+        max_seq_length=model.max_tokens,
+    )
     (path / XKD_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     (path / "README.md").write_text(render_card(model, card), encoding="utf-8")
     return path
@@ -82,13 +99,24 @@ def load_saved(cls: type[XKDModel], directory: str | Path, *, trust_remote_code:
         saved_pooler=None if config.get("encoder_pooler") else False,
     )
     model = cls(encoder, tokenizer, labels=None, pooling=config.get("pooling", "mean"))
+    head_file = path / XKD_HEAD
+    tensors = load_file(str(head_file)) if head_file.is_file() else {}
+    if config.get("sentence_modules"):
+        modules = modules_from_config(config["sentence_modules"])
+        prefix = "sentence_modules."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        holder = torch.nn.ModuleList(modules)
+        try:
+            holder.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ModelError(f"{head_file}: the sentence modules' weights do not fit ({e})") from e
+        model.set_sentence_modules(modules)
+    model.own_pooling = bool(config.get("own_pooling", False))
     labels = config.get("labels") or []
     if config.get("head") == "classifier":
         if model.classifier is None:
             raise ModelError(f"{path}/config.json: the saved classifier could not be loaded")
         model.reorder_labels(labels)
-    head_file = path / XKD_HEAD
-    tensors = load_file(str(head_file)) if head_file.is_file() else {}
     if labels and model.classifier is None:
         if "head.weight" not in tensors:
             raise ModelError(f"{head_file}: missing the head weights for labels {labels}")

@@ -3,7 +3,8 @@
 Forms of the ``student`` setting, parsed in one place (:meth:`StudentSpec.parse`):
 
 - ``from-teacher:K``: K of the teacher's blocks, spread evenly (see :func:`layer_indices`),
-  with its embeddings, pooling, head and tokenizer;
+  with its embeddings, pooling (and a sentence-transformers teacher's Dense/Normalize
+  modules), head and tokenizer;
 - ``scratch``: a random small BERT with a tokenizer trained on the training texts
   (``model.scratch_layers`` x ``model.scratch_hidden``);
 - anything else is a model name for :func:`~xkd.models.loading.load_model`: ``minilm``, a
@@ -16,6 +17,7 @@ Every builder returns its model in eval mode (dropout off); the training loop ca
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ from xkd.models.loading import load_model
 from xkd.models.model import XKDModel
 from xkd.models.pooling import check_pooling
 from xkd.models.wordpiece import train_tokenizer
+
+log = logging.getLogger(__name__)
 
 STUDENT_FORMS = (
     "`from-teacher:K` (K of the teacher's layers), `scratch`, `minilm`, a local model folder "
@@ -160,6 +164,8 @@ def student_from_teacher(teacher: XKDModel, k: int) -> XKDModel:
     student.labels = list(teacher.labels) if teacher.head is not None else []
     student.head = copy.deepcopy(teacher.head)
     student.pooler = copy.deepcopy(teacher.pooler)
+    student.sentence_modules = copy.deepcopy(teacher.sentence_modules)
+    student.own_pooling = teacher.own_pooling
     return student.eval()
 
 
@@ -267,7 +273,8 @@ def build_student(
     - a model name: ``load_model`` (a fresh head unless it is an xkd folder whose head
       already has these labels).
 
-    ``pooling`` None keeps the teacher's pooling for ``from-teacher``, else ``mean``.
+    ``pooling`` None keeps the teacher's pooling for ``from-teacher``, else ``mean``; a
+    sentence-transformers teacher's own pipeline (pooling, Dense, Normalize) is always kept.
     """
     if pooling is not None:
         check_pooling(pooling)
@@ -275,7 +282,14 @@ def build_student(
     labels = list(labels) if labels is not None else None
     if spec.kind == "from-teacher":
         student = student_from_teacher(teacher, spec.layers)
-        if pooling is not None:
+        if pooling is not None and student.own_pooling and pooling != student.pooling:
+            log.info(
+                "from-teacher student keeps the teacher's sentence-transformers pipeline "
+                "(%s pooling), not model.pooling=%s",
+                student.pooling,
+                pooling,
+            )
+        elif pooling is not None:
             student.set_pooling(pooling)
         if labels is not None and labels != student.labels:
             student.set_labels(labels, seed=seed)

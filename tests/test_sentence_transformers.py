@@ -1,0 +1,217 @@
+"""Sentence-transformers models (``modules.json``) as teacher and student: xkd's sentence
+embeddings equal ``SentenceTransformer(path).encode``; the pipeline survives students, saving and
+reloading; unsupported modules are refused. Tiny models (BERT, hidden 32, 2 layers) are built in
+the tests and saved with sentence-transformers' own ``save``, offline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import make_parallel_frame, tiny_overrides
+from tests.families import family_encoder, family_tokenizer
+
+st = pytest.importorskip("sentence_transformers")
+
+TEXTS = ["bread and cheese", "the football team", "a loan from the bank", "riso", "x"]
+
+
+def _st_modules():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sentence_transformers import models
+    return models
+
+
+def save_st_model(path, *, pooling: str, dense: int | None, normalize: bool, seed: int = 0):
+    """A tiny BERT saved in the sentence-transformers layout by SentenceTransformer.save."""
+    from sentence_transformers import SentenceTransformer
+
+    models = _st_modules()
+    texts = make_parallel_frame()["text"].tolist()
+    body = path.parent / f"{path.name}_body"
+    tokenizer = family_tokenizer("bert", texts)
+    family_encoder("bert", tokenizer, seed=seed).save_pretrained(body)
+    tokenizer.save_pretrained(body)
+    modules = [models.Transformer(str(body), max_seq_length=32)]
+    modules.append(models.Pooling(32, pooling_mode=pooling))
+    if dense:
+        torch.manual_seed(seed + 1)
+        modules.append(models.Dense(32, dense, activation_function=torch.nn.Tanh()))
+    if normalize:
+        modules.append(models.Normalize())
+    SentenceTransformer(modules=modules, device="cpu").save(str(path))
+    return path
+
+
+def st_encode(path, texts):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device="cpu")
+    return model.encode(list(texts), convert_to_numpy=True, batch_size=2)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "dense", "normalize"),
+    [
+        ("cls", 16, True),
+        ("mean", None, True),
+        ("max", None, False),
+        ("mean_sqrt_len_tokens", 8, False),
+    ],
+)
+def test_teacher_embeddings_equal_sentence_transformers(tmp_path, pooling, dense, normalize):
+    from xkd.models import load_model
+
+    path = save_st_model(tmp_path / "st", pooling=pooling, dense=dense, normalize=normalize)
+    model = load_model(str(path), pooling="mean")
+    expected = st_encode(path, TEXTS)
+    got = model.encode(TEXTS, max_length=64, batch_size=3)
+    assert got.shape == expected.shape == (len(TEXTS), dense or 32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert model.own_pooling
+    assert model.max_tokens == 32  # sentence_bert_config.json's max_seq_length
+    if normalize:
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_pooling_setting_is_overruled_with_a_line(tmp_path, caplog):
+    from xkd.models import load_model
+
+    path = save_st_model(tmp_path / "st", pooling="cls", dense=None, normalize=False)
+    with caplog.at_level(logging.WARNING, logger="xkd.models.loading"):
+        model = load_model(str(path), pooling="mean")
+    assert model.pooling == "cls"
+    assert "cls pooling" in caplog.text and "model.pooling=mean" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["weightedmean", "lasttoken"])
+def test_unsupported_pooling_is_refused(tmp_path, mode):
+    from xkd.errors import ModelError
+    from xkd.models import load_model
+
+    path = save_st_model(tmp_path / "st", pooling=mode, dense=None, normalize=False)
+    with pytest.raises(ModelError) as info:
+        load_model(str(path))
+    text = str(info.value)
+    assert f"'{mode}'" in text and "mean, cls, max, mean_sqrt_len_tokens" in text
+
+
+def test_combined_pooling_and_unknown_module_are_refused(tmp_path):
+    from xkd.errors import ModelError
+    from xkd.models import load_model
+
+    path = save_st_model(tmp_path / "st", pooling="mean", dense=None, normalize=False)
+    config_file = path / "1_Pooling" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["pooling_mode"] = ["mean", "max"]
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="together"):
+        load_model(str(path))
+    config["pooling_mode"] = "mean"
+    config_file.write_text(json.dumps(config))
+    entries = json.loads((path / "modules.json").read_text())
+    entries.append({"idx": 2, "name": "2", "path": "2_LayerNorm", "type": "x.LayerNorm"})
+    (path / "modules.json").write_text(json.dumps(entries))
+    with pytest.raises(ModelError, match="LayerNorm"):
+        load_model(str(path))
+
+
+def test_legacy_pooling_config_is_read(tmp_path):
+    from xkd.models import load_model
+
+    path = save_st_model(tmp_path / "st", pooling="cls", dense=None, normalize=True)
+    legacy = {
+        "word_embedding_dimension": 32,
+        "pooling_mode_cls_token": True,
+        "pooling_mode_mean_tokens": False,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(legacy))
+    assert load_model(str(path)).pooling == "cls"
+
+
+def test_student_carries_pipeline_saves_and_reloads(tmp_path):
+    from xkd.models import build_student, load_model
+
+    path = save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)
+    teacher = load_model(str(path))
+    student = build_student("from-teacher:1", teacher, TEXTS, labels=["a", "b"], pooling="mean")
+    assert student.pooling == "cls" and student.own_pooling
+    assert [type(m).__name__ for m in student.sentence_modules] == ["DenseLayer", "NormalizeLayer"]
+    assert student.head.in_features == 16 and student.embedding_size == 16
+    dense_t, dense_s = teacher.sentence_modules[0], student.sentence_modules[0]
+    assert torch.equal(dense_t.linear.weight, dense_s.linear.weight)
+    assert dense_t.linear.weight.data_ptr() != dense_s.linear.weight.data_ptr()
+    before = student.encode(TEXTS, max_length=32)
+    logits = student.predict_logits(TEXTS, max_length=32)
+    saved = tmp_path / "student"
+    student.save_pretrained(saved)
+    cfg = json.loads((saved / "xkd_config.json").read_text())
+    assert [m["type"] for m in cfg["sentence_modules"]] == ["dense", "normalize"]
+    reloaded = load_model(str(saved))
+    assert reloaded.pooling == "cls" and reloaded.own_pooling
+    np.testing.assert_allclose(reloaded.encode(TEXTS, max_length=32), before, atol=1e-6)
+    np.testing.assert_allclose(reloaded.predict_logits(TEXTS, max_length=32), logits, atol=1e-6)
+    # the saved folder is a sentence-transformers model with the same embeddings
+    np.testing.assert_allclose(st_encode(saved, TEXTS), before, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_plain_xkd_folder_loads_in_sentence_transformers(tmp_path, pooling):
+    from xkd.models import load_model
+
+    teacher = load_model(
+        str(save_st_model(tmp_path / "st", pooling="mean", dense=None, normalize=False))
+    )
+    teacher.own_pooling = False  # as a model without its own pipeline
+    teacher.set_pooling(pooling)
+    saved = teacher.save_pretrained(tmp_path / "plain")
+    np.testing.assert_allclose(
+        st_encode(saved, TEXTS), teacher.encode(TEXTS, max_length=32), atol=1e-5
+    )
+
+
+def test_attention_pooling_writes_no_st_layout(tmp_path):
+    from xkd.models import load_model
+
+    teacher = load_model(
+        str(save_st_model(tmp_path / "st", pooling="mean", dense=None, normalize=False))
+    )
+    teacher.set_pooling("attention")
+    saved = teacher.save_pretrained(tmp_path / "att")
+    assert not (saved / "modules.json").exists()
+
+
+def test_minilm_has_normalize():
+    from xkd.models import load_model
+
+    model = load_model("minilm")
+    assert model.pooling == "mean" and model.own_pooling
+    assert [type(m).__name__ for m in model.sentence_modules] == ["NormalizeLayer"]
+    vec = model.encode(["hello world"], max_length=16)
+    np.testing.assert_allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
+
+
+def test_cli_train_with_st_teacher(tmp_path, tiny_csv):
+    from xkd.cli import main
+
+    path = save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)
+    runs = tmp_path / "runs"
+    sets = tiny_overrides(path, tiny_csv, **{"train.epochs": 1})
+    args = ["train", "--runs-dir", str(runs), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    (saved,) = list(runs.glob("*/student/xkd_config.json"))
+    cfg = json.loads(saved.read_text())
+    assert cfg["pooling"] == "cls" and [m["type"] for m in cfg["sentence_modules"]] == [
+        "dense",
+        "normalize",
+    ]
