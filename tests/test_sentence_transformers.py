@@ -137,6 +137,17 @@ def test_legacy_pooling_config_is_read(tmp_path):
     assert load_model(str(path)).pooling == "cls"
 
 
+def test_freeze_head_keeps_dense_frozen(tmp_path):
+    from xkd.models import freeze, load_model
+
+    model = load_model(str(save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)))
+    model.set_labels(["a", "b"])
+    dense = model.sentence_modules[0].linear.weight
+    assert freeze(model, "head") == 16 * 2 + 2 and not dense.requires_grad
+    freeze(model, "top:1")
+    assert dense.requires_grad
+
+
 def test_student_carries_pipeline_saves_and_reloads(tmp_path):
     from xkd.models import build_student, load_model
 
@@ -215,3 +226,17 @@ def test_cli_train_with_st_teacher(tmp_path, tiny_csv):
         "dense",
         "normalize",
     ]
+
+
+def test_st_model_as_named_student_keeps_its_pipeline(tmp_path):
+    from xkd.models import build_student, load_model
+
+    teacher = load_model(
+        str(save_st_model(tmp_path / "t", pooling="mean", dense=None, normalize=True))
+    )
+    path = save_st_model(tmp_path / "s", pooling="cls", dense=16, normalize=True, seed=3)
+    student = build_student(str(path), teacher, TEXTS, labels=["a", "b"], pooling="mean")
+    assert student.pooling == "cls" and student.head.in_features == 16
+    np.testing.assert_allclose(
+        student.encode(TEXTS, max_length=32), st_encode(path, TEXTS), atol=1e-5
+    )

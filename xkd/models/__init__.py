@@ -5,7 +5,8 @@ Modules by job: ``hf`` (the Hugging Face adapter: finding and loading encoders a
 ``classifier`` (a Hub sequence classifier kept whole), ``saving`` (save/load folders),
 ``loading`` (``load_model``), ``students`` (``StudentSpec``, ``build_student``), ``wordpiece``
 (tokenizers trained on the data), ``freezing`` (``freeze``, ``model_size``), ``dims``
-(``ModelDims``, the sizes other layers read), ``vocab`` (vocabulary extension).
+(``ModelDims``, the sizes other layers read), ``vocab`` (vocabulary extension), ``st``
+(a sentence-transformers model's own pooling, Dense and Normalize modules; writing that layout).
 
 Importing this package loads no model and imports ``transformers`` only when a function needs it.
 """

@@ -27,15 +27,29 @@ def render_card(model: XKDModel, card: dict | None) -> str:
         lines.append(f"- **{key}**: {fmt(value)}")
     if card:
         lines.append("")
+    names = [type(m).__name__.removesuffix("Layer") for m in model.sentence_modules]
+    modules = f", then {', '.join(names)}" if names else ""
     lines += [
         "## Architecture",
         "",
         f"- **encoder**: {type(model.encoder).__name__}, {model.num_layers} layers, "
         f"hidden {model.hidden_size}, {model.num_heads} heads",
-        f"- **pooling**: {model.pooling}",
+        f"- **pooling**: {model.pooling}{modules}",
         f"- **labels**: {fmt(model.labels) if model.labels else '(no head)'}",
         "",
         "Load with `xkd.models.XKDModel.from_pretrained(folder)`.",
         "",
     ]
+    if model.pooling == "attention":
+        lines += [
+            "Its sentence embeddings use xkd's attention pooling, which sentence-transformers "
+            "cannot rebuild: load it with xkd for them.",
+            "",
+        ]
+    else:
+        lines += [
+            "Sentence embeddings (the same as xkd's): "
+            "`sentence_transformers.SentenceTransformer(folder).encode(texts)`.",
+            "",
+        ]
     return "\n".join(lines)

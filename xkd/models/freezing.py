@@ -30,6 +30,9 @@ def freeze(model: XKDModel, mode: str) -> int:
     - ``top:K``: the top K encoder blocks, pooling and head train; embeddings and lower blocks
       are frozen (encoder weights above the blocks, e.g. a final norm, train too);
     - ``head``: the encoder is frozen; pooling and head train.
+
+    A sentence-transformers model's Dense modules (``sentence_modules``) count as encoder
+    weights above the blocks: frozen by ``head`` and ``top:0``, trained by ``top:K``.
     """
     mode = str(mode).strip()
     if mode == "full":
@@ -38,7 +41,7 @@ def freeze(model: XKDModel, mode: str) -> int:
     elif mode == "head" or re.fullmatch(r"top:\d+", mode):
         for p in model.parameters():
             p.requires_grad_(True)
-        for p in model.encoder.parameters():
+        for p in [*model.encoder.parameters(), *model.sentence_modules.parameters()]:
             p.requires_grad_(False)
         if mode != "head":
             k = int(mode.split(":", 1)[1])
@@ -50,7 +53,7 @@ def freeze(model: XKDModel, mode: str) -> int:
                 for p in block:
                     p.requires_grad_(True)
             if k:
-                for p in other:
+                for p in [*other, *model.sentence_modules.parameters()]:
                     p.requires_grad_(True)
     else:
         raise ConfigError(f"freeze mode '{mode}': use full | top:K (K a whole number) | head")
