@@ -69,7 +69,7 @@ def test_teacher_embeddings_equal_sentence_transformers(tmp_path, pooling, dense
     from xkd.models import load_model
 
     path = save_st_model(tmp_path / "st", pooling=pooling, dense=dense, normalize=normalize)
-    model = load_model(str(path), pooling="mean")
+    model = load_model(str(path))  # pooling None: model.pooling=auto
     expected = st_encode(path, TEXTS)
     got = model.encode(TEXTS, max_length=64, batch_size=3)
     assert got.shape == expected.shape == (len(TEXTS), dense or 32)
@@ -80,14 +80,19 @@ def test_teacher_embeddings_equal_sentence_transformers(tmp_path, pooling, dense
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 
-def test_pooling_setting_is_overruled_with_a_line(tmp_path, caplog):
+def test_another_pooling_replaces_the_pipeline_with_a_note(tmp_path, caplog):
     from xkd.models import load_model
 
-    path = save_st_model(tmp_path / "st", pooling="cls", dense=None, normalize=False)
+    path = save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)
+    same = load_model(str(path), pooling="cls")
+    assert same.own_pooling and same.embedding_size == 16 and not same.notes
     with caplog.at_level(logging.WARNING, logger="xkd.models.loading"):
         model = load_model(str(path), pooling="mean")
-    assert model.pooling == "cls"
-    assert "cls pooling" in caplog.text and "model.pooling=mean" in caplog.text
+    assert model.pooling == "mean" and not model.own_pooling
+    assert not model.sentence_modules and not model.normalize and model.embedding_size == 32
+    (note,) = model.notes
+    assert "cls pooling + Dense + Normalize" in note and "model.pooling=mean" in note
+    assert "model.pooling=auto" in note and note in caplog.text
 
 
 @pytest.mark.parametrize("mode", ["weightedmean", "lasttoken"])
@@ -153,9 +158,9 @@ def test_student_carries_pipeline_saves_and_reloads(tmp_path):
 
     path = save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)
     teacher = load_model(str(path))
-    student = build_student("from-teacher:1", teacher, TEXTS, labels=["a", "b"], pooling="mean")
-    assert student.pooling == "cls" and student.own_pooling
-    assert [type(m).__name__ for m in student.sentence_modules] == ["DenseLayer", "NormalizeLayer"]
+    student = build_student("from-teacher:1", teacher, TEXTS, labels=["a", "b"])
+    assert student.pooling == "cls" and student.own_pooling and student.normalize
+    assert [type(m).__name__ for m in student.sentence_modules] == ["DenseLayer"]
     assert student.head.in_features == 16 and student.embedding_size == 16
     dense_t, dense_s = teacher.sentence_modules[0], student.sentence_modules[0]
     assert torch.equal(dense_t.linear.weight, dense_s.linear.weight)
@@ -165,7 +170,7 @@ def test_student_carries_pipeline_saves_and_reloads(tmp_path):
     saved = tmp_path / "student"
     student.save_pretrained(saved)
     cfg = json.loads((saved / "xkd_config.json").read_text())
-    assert [m["type"] for m in cfg["sentence_modules"]] == ["dense", "normalize"]
+    assert [m["type"] for m in cfg["sentence_modules"]] == ["dense"] and cfg["normalize"]
     reloaded = load_model(str(saved))
     assert reloaded.pooling == "cls" and reloaded.own_pooling
     np.testing.assert_allclose(reloaded.encode(TEXTS, max_length=32), before, atol=1e-6)
@@ -205,7 +210,7 @@ def test_minilm_has_normalize():
 
     model = load_model("minilm")
     assert model.pooling == "mean" and model.own_pooling
-    assert [type(m).__name__ for m in model.sentence_modules] == ["NormalizeLayer"]
+    assert not model.sentence_modules and model.normalize
     vec = model.encode(["hello world"], max_length=16)
     np.testing.assert_allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
 
@@ -222,10 +227,8 @@ def test_cli_train_with_st_teacher(tmp_path, tiny_csv):
     assert main(args) == 0
     (saved,) = list(runs.glob("*/student/xkd_config.json"))
     cfg = json.loads(saved.read_text())
-    assert cfg["pooling"] == "cls" and [m["type"] for m in cfg["sentence_modules"]] == [
-        "dense",
-        "normalize",
-    ]
+    assert cfg["pooling"] == "cls" and cfg["normalize"]
+    assert [m["type"] for m in cfg["sentence_modules"]] == ["dense"]
 
 
 def test_st_model_as_named_student_keeps_its_pipeline(tmp_path):
@@ -235,8 +238,52 @@ def test_st_model_as_named_student_keeps_its_pipeline(tmp_path):
         str(save_st_model(tmp_path / "t", pooling="mean", dense=None, normalize=True))
     )
     path = save_st_model(tmp_path / "s", pooling="cls", dense=16, normalize=True, seed=3)
-    student = build_student(str(path), teacher, TEXTS, labels=["a", "b"], pooling="mean")
+    student = build_student(str(path), teacher, TEXTS, labels=["a", "b"])
     assert student.pooling == "cls" and student.head.in_features == 16
     np.testing.assert_allclose(
         student.encode(TEXTS, max_length=32), st_encode(path, TEXTS), atol=1e-5
     )
+
+
+def test_training_vectors_are_before_normalize_reported_ones_after(tmp_path):
+    """The cache and the losses see ``pooled`` (before Normalize); ``encode`` and the
+    evaluator's embeddings are the model's sentence embeddings (unit length)."""
+    from xkd.models import load_model
+
+    model = load_model(str(save_st_model(tmp_path / "st", pooling="cls", dense=16, normalize=True)))
+    result = model.infer(TEXTS, max_length=32, outputs=("pooled",))
+    norms = result.pooled.norm(dim=1)
+    assert not torch.allclose(norms, torch.ones_like(norms), atol=1e-3)
+    np.testing.assert_allclose(
+        model.encode(TEXTS, max_length=32), torch.nn.functional.normalize(result.pooled).numpy()
+    )
+
+
+def test_dense_width_sizes_the_projection(tmp_path, tiny_csv):
+    """A teacher whose Dense makes 16-wide embeddings distils into a 32-wide plain student
+    through parallel_mse and hidden_mse(features=output): the projections are 32 -> 16."""
+    import pandas as pd
+
+    from xkd.cli import main
+
+    teacher = save_st_model(tmp_path / "t", pooling="cls", dense=16, normalize=True)
+    student = tmp_path / "plain"
+    texts = make_parallel_frame()["text"].tolist()
+    tokenizer = family_tokenizer("bert", texts)
+    family_encoder("bert", tokenizer, seed=5).save_pretrained(student)
+    tokenizer.save_pretrained(student)
+    runs = tmp_path / "runs"
+    losses = "[{name: parallel_mse}, {name: hidden_mse, params: {features: output}}, {name: kl}]"
+    sets = tiny_overrides(
+        teacher, tiny_csv, student=str(student), **{"train.epochs": 1, "distill.losses": losses}
+    )
+    args = ["train", "--runs-dir", str(runs), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    (emb,) = list(runs.glob("*/embeddings.parquet"))
+    frame = pd.read_parquet(emb)
+    t = np.stack(frame[frame["model"] == "teacher"]["vector"].to_list())
+    s = np.stack(frame[frame["model"] == "student"]["vector"].to_list())
+    assert t.shape[1] == 16 and s.shape[1] == 32
+    np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1.0, atol=1e-5)

@@ -98,7 +98,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    pooling: str = _f("mean", "sentence pooling: mean | cls | attention")
+    pooling: str = _f(
+        "auto",
+        "sentence pooling: auto (a sentence-transformers model's own pooling, Dense and Normalize; "
+        "else mean) | mean | cls | attention",
+    )
     trust_remote_code: bool = _f(
         False, "allow model code from the model's repository to run (security risk; off by default)"
     )
@@ -120,6 +124,12 @@ class ModelConfig:
     teacher_freeze: str = _f(
         "head", "what teacher fine-tuning trains: head (frozen encoder) | full | top:K"
     )
+    student_head: str = _f(
+        "linear",
+        "the student's classifier: linear (xkd's head on the pooled vector) | native (its "
+        "family's own ...ForSequenceClassification head: the export loads in "
+        "AutoModelForSequenceClassification and pipeline('text-classification'))",
+    )
     teacher_head: str = _f(
         "keep",
         "a teacher that brings a head (a Hub ...ForSequenceClassification or an xkd model): keep "
@@ -127,9 +137,16 @@ class ModelConfig:
         "it and fit a new head on its embeddings)",
     )
 
+    @property
+    def chosen_pooling(self) -> str | None:
+        """The pooling the user chose; None for ``auto`` (each model's own)."""
+        return None if self.pooling == "auto" else self.pooling
+
     def validate(self) -> None:
-        if self.pooling not in ("mean", "cls", "attention"):
-            raise ConfigError(f"model.pooling='{self.pooling}': use mean, cls or attention")
+        if self.student_head not in ("linear", "native"):
+            raise ConfigError(f"model.student_head='{self.student_head}': use linear or native")
+        if self.pooling not in ("auto", "mean", "cls", "attention"):
+            raise ConfigError(f"model.pooling='{self.pooling}': use auto, mean, cls or attention")
         if self.teacher_head not in ("keep", "refit"):
             raise ConfigError(f"model.teacher_head='{self.teacher_head}': use keep or refit")
         _check_freeze("model.teacher_freeze", self.teacher_freeze)

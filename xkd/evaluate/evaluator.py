@@ -28,9 +28,10 @@ class EvalResult:
 def model_outputs(
     model, texts: list[str], max_length: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, pooled) of ``model`` on ``texts`` (:meth:`XKDModel.infer`), in input order."""
+    """(logits, sentence embeddings) of ``model`` on ``texts`` (:meth:`XKDModel.infer`, then
+    :meth:`XKDModel.sentence_embedding`), in input order."""
     result = model.infer(texts, max_length=max_length, batch_size=batch_size)
-    return result.logits.numpy(), result.pooled.numpy()
+    return result.logits.numpy(), model.sentence_embedding(result.pooled).numpy()
 
 
 def throughput(
@@ -87,7 +88,7 @@ def evaluate(
     cache.ensure(texts)
     ids = cache.ids(texts)
     t_logits = cache.logits[ids].numpy() if cache.logits is not None else None
-    t_pooled = cache.pooled[ids].numpy()
+    t_pooled = teacher.sentence_embedding(cache.pooled[ids]).numpy()
     models = {"student": student} | ({"baseline": baseline} if baseline is not None else {})
     outs = {name: model_outputs(m, texts, max_length) for name, m in models.items()}
     index = {name: i for i, name in enumerate(labels)}

@@ -40,6 +40,7 @@ import torch
 
 from xkd.config import RunConfig
 from xkd.errors import DataError, ResourceError, XKDError
+from xkd.experiment import student as student_steps
 from xkd.experiment import teacher as teacher_steps
 from xkd.experiment.progress import (
     RunStopped,
@@ -210,12 +211,14 @@ class Experiment:
         cfg, s = self.cfg, self.state
         self.callbacks.on_phase("teacher", 1)
         s.teacher = load_model(
-            cfg.teacher, pooling=cfg.model.pooling, trust_remote_code=cfg.model.trust_remote_code
+            cfg.teacher,
+            pooling=cfg.model.chosen_pooling,
+            trust_remote_code=cfg.model.trust_remote_code,
         )
         s.teacher_info |= teacher_steps.check_teacher_labels(
             s.teacher, name=cfg.teacher, labels=s.dataset.labels, setting=cfg.model.teacher_head
         )
-        for text in teacher_steps.sentence_module_notes(cfg, s.student_spec):
+        for text in s.teacher.notes:
             self.note(text)
 
     def fine_tune_teacher(self) -> None:
@@ -231,29 +234,9 @@ class Experiment:
             self.build_student(notes=False)  # copy the fine-tuned blocks
 
     def build_student(self, *, notes: bool = True) -> None:
-        from xkd.models import build_student
-        from xkd.models.vocab import extend_as_set
-
-        cfg, s = self.cfg, self.state
-        texts = s.kd.student_texts
-        s.student = build_student(
-            s.student_spec,
-            s.teacher,
-            texts,
-            labels=s.dataset.labels,
-            seed=cfg.train.seed,
-            scratch_layers=cfg.model.scratch_layers,
-            scratch_hidden=cfg.model.scratch_hidden,
-            vocab_size=cfg.model.vocab_size,
-            pooling=cfg.model.pooling,
-            trust_remote_code=cfg.model.trust_remote_code,
-        )
-        info, note = extend_as_set(
-            s.student, texts, setting=cfg.model.extend_vocab, seed=cfg.train.seed
-        )
-        s.student_info |= info
-        if note and notes:
-            self.note(note)
+        texts = student_steps.build_student(self.cfg, self.state)
+        for text in texts if notes else ():
+            self.note(text)
 
     def fit_lengths(self) -> None:
         cfg, s = self.cfg, self.state
@@ -348,7 +331,23 @@ class Experiment:
         result["teacher_info"] = s.teacher_info
         result["student_info"] = s.student_info
         result["train_examples"] = {"kd": len(s.kd), "source": len(s.source)}
+        self._write_cards(result)
         return result
+
+    def _write_cards(self, result: dict) -> None:
+        """The saved models' cards again, now with the run's per-language results."""
+        from xkd.models.card import write_card
+
+        s, folder = self.state, self.folder
+        roles = [
+            ("teacher", s.teacher, folder.teacher_dir),
+            ("KD student", s.student, folder.student_dir),
+        ]
+        roles += [("no-KD baseline", s.baseline, folder.baseline_dir)] if s.baseline else []
+        for role, model, path in roles:
+            if path.is_dir():
+                card = model_card(self.cfg, targets=s.targets, role=role, eval_=result)
+                write_card(path, model, card, st_layout=(path / "modules.json").is_file())
 
     # -------------------------------------------------------------------------- helpers
     def _train(self, phase: str, model, recipe, examples, *, cache) -> None:

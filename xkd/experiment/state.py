@@ -67,16 +67,37 @@ def as_config(config: RunConfig | dict | str | os.PathLike) -> RunConfig:
     return C.from_dict(C.load_yaml(config))
 
 
-def model_card(cfg: RunConfig, *, targets: list[str], role: str) -> dict:
-    """The facts written into a saved model's card (README.md of its folder)."""
-    return {
+def model_card(cfg: RunConfig, *, targets: list[str], role: str, eval_: dict | None = None) -> dict:
+    """The facts written into a saved model's card (README.md of its folder); with ``eval_``
+    (the run's ``eval.json``), the per-language results too."""
+    from xkd.models.students import StudentSpec
+
+    kind = StudentSpec.parse(cfg.student).kind
+    base = cfg.teacher if role == "teacher" or kind == "from-teacher" else None
+    card = {
         "role": role,
         "teacher": cfg.teacher,
         "student": cfg.student,
+        "base_model": base if kind != "model" or role == "teacher" else cfg.student,
         "data": cfg.data.path,
         "source_language": cfg.data.source_language,
-        "target_languages": ", ".join(targets),
+        "target_languages": list(targets),
         "recipe": ", ".join(f"{s.name} x{s.weight}" for s in cfg.distill.losses),
         "temperature": cfg.distill.temperature,
         "alpha": cfg.distill.alpha,
     }
+    if eval_:
+        card["results"] = {
+            lang: {"n": entry.get("n")}
+            | {
+                name: entry[key]["accuracy"]
+                for key, name in (
+                    ("teacher", "teacher"),
+                    ("student", "KD student"),
+                    ("baseline", "no-KD baseline"),
+                )
+                if isinstance(entry.get(key), dict)
+            }
+            for lang, entry in (eval_.get("languages") or {}).items()
+        }
+    return card

@@ -17,7 +17,6 @@ __all__ = [
     "copy_head_to_student",
     "fine_tune_teacher",
     "fit_teacher_head",
-    "sentence_module_notes",
 ]
 
 
@@ -130,13 +129,3 @@ def fit_teacher_head(
     head.load_state_dict(best[1])
     cache.refresh_logits()
     return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
-
-
-def sentence_module_notes(cfg: RunConfig, student_spec) -> list[str]:
-    """A line for each model named by the config whose sentence-transformers pipeline xkd does
-    not reproduce (see :mod:`xkd.models.sentence_modules`)."""
-    from xkd.models.sentence_modules import sentence_modules_note
-
-    names = [cfg.teacher] + ([cfg.student] if student_spec.kind == "model" else [])
-    notes = [sentence_modules_note(name, cfg.model.pooling) for name in names]
-    return [n for n in notes if n]

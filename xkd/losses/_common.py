@@ -241,8 +241,8 @@ class PooledEmbeddingLoss(DistillLoss):
     def setup(self, student: ModelDims, teacher: ModelDims) -> None:
         self.proj = make_projection(
             self.name,
-            student.hidden_size,
-            teacher.hidden_size,
+            student.pooled_size,
+            teacher.pooled_size,
             enabled=self.projection,
             always=False,
         )

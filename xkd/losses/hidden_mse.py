@@ -257,7 +257,8 @@ class HiddenMSELoss(DistillLoss):
                     self.query[key] = _identity_linear(ht)
                     self.key[key] = _identity_linear(ht)
         if self.use_output:
-            proj = make_projection(self.name, hs, ht, enabled=self.projection, always=True)
+            ps, pt = student.pooled_size, teacher.pooled_size
+            proj = make_projection(self.name, ps, pt, enabled=self.projection, always=True)
             if proj is not None:
                 self.proj["output"] = proj
         self._ready = True

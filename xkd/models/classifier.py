@@ -10,10 +10,16 @@ runs the whole HF model once and reads both its ``logits`` and its base model's
 
 Its labels are the config's ``id2label`` in id order; :meth:`NativeClassifier.reorder` puts
 the logits in another order of the same labels (the data's).
+
+:func:`native_classifier` builds a fresh classifier of an encoder's own family around that
+encoder's weights (``model.student_head: native``): a student trained with it is saved as a
+``...ForSequenceClassification`` that ``AutoModelForSequenceClassification`` and
+``pipeline("text-classification")`` load with the same predictions.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +28,7 @@ from torch import nn
 
 from xkd.errors import ModelError
 
-__all__ = ["NativeClassifier", "classifier_labels", "is_classifier"]
+__all__ = ["NativeClassifier", "classifier_labels", "is_classifier", "native_classifier"]
 
 
 def is_classifier(model: nn.Module) -> bool:
@@ -87,3 +93,36 @@ class NativeClassifier(nn.Module):
         if self.order != list(range(len(self.order))):
             logits = logits[:, self.order]
         return out, hidden, logits
+
+
+def native_classifier(encoder: nn.Module, labels: Sequence[str], *, seed: int = 0) -> nn.Module:
+    """A ``...ForSequenceClassification`` of ``encoder``'s family for ``labels``: the encoder's
+    weights (copied) as its base model, a fresh classifier (and pooler, where the family's
+    classifier uses one the encoder lacks) seeded by ``seed``; ``id2label`` in its config."""
+    from transformers import AutoModelForSequenceClassification
+
+    labels = [str(x) for x in labels]
+    config = copy.deepcopy(encoder.config)
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    config.architectures = None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = AutoModelForSequenceClassification.from_config(config)
+    except ValueError as e:
+        raise ModelError(
+            f"{type(encoder).__name__} has no ...ForSequenceClassification class in transformers "
+            f"({str(e).splitlines()[0]}); use model.student_head=linear"
+        ) from e
+    missing, unexpected = model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    missing = [k for k in missing if not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise ModelError(
+            f"{type(model).__name__}: the encoder's weights do not fit its base model "
+            f"(missing {missing[:3]}, unexpected {list(unexpected)[:3]}); use "
+            "model.student_head=linear"
+        )
+    ref = next(encoder.parameters())
+    return model.to(device=ref.device, dtype=ref.dtype).train(encoder.training)

@@ -13,3 +13,10 @@ class ModelDims:
     num_layers: int
     num_heads: int
     num_labels: int
+    #: width of the pooled sentence vector (a Dense module can change it); None: hidden_size
+    embedding_size: int | None = None
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of ``pooled``, what sentence-embedding losses project."""
+        return self.embedding_size or self.hidden_size

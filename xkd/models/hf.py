@@ -77,7 +77,7 @@ def supports_kwarg(model_class: type, name: str) -> bool:
 
 
 def drop_pooler(encoder: nn.Module) -> None:
-    """Remove BERT's unused ``pooler`` (xkd pools itself), where the class allows None."""
+    """Remove a ``pooler`` without weights (xkd pools itself), where the class allows None."""
     if getattr(encoder, "pooler", None) is not None and supports_kwarg(
         type(encoder), "add_pooling_layer"
     ):
@@ -206,8 +206,9 @@ def load_hf_encoder(
 ):
     """``(encoder, tokenizer)`` from a local folder or Hub id, errors as :class:`ModelError`.
 
-    ``saved_pooler``: None = unknown (load it if the class builds one, then drop it, so no
-    "UNEXPECTED pooler" report), False = the checkpoint has none (build the encoder without it).
+    ``saved_pooler``: None = unknown (a pooler the checkpoint has is kept, unused by xkd but
+    exported, so standard tools load the model whole; one the class builds without weights is
+    dropped), False = the checkpoint has none (build the encoder without it).
     A sequence classifier (:func:`is_classifier_config`) is loaded whole, with its classifier
     and the pooler it uses, as ``AutoModelForSequenceClassification``.
     """
@@ -229,9 +230,11 @@ def load_hf_encoder(
         kwargs["add_pooling_layer"] = False
     auto = AutoModelForSequenceClassification if classifier else AutoModel
     with _hf_errors(src, " cannot be loaded: {error}"):
-        encoder = auto.from_pretrained(src, config=config, **common, **kwargs)
-    if saved_pooler is None and not classifier:
-        drop_pooler(encoder)
+        encoder, info = auto.from_pretrained(
+            src, config=config, output_loading_info=True, **common, **kwargs
+        )
+    if saved_pooler is None and any(k.startswith("pooler.") for k in info.get("missing_keys", ())):
+        drop_pooler(encoder)  # the class builds a pooler the checkpoint does not have
     with _hf_errors(
         src,
         ": cannot load its tokenizer ({error}); looked for " + ", ".join(TOKENIZER_FILES),

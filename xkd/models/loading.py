@@ -39,7 +39,9 @@ def load_model(
 ) -> XKDModel:
     """Load a teacher/student: ``minilm``, an xkd folder, a local HF folder or a Hub id.
 
-    ``pooling`` defaults to ``mean``; an xkd folder keeps its saved pooling and head (a
+    ``pooling`` None: a sentence-transformers model's own pipeline, else ``mean``; a pooling
+    that differs from such a model's own replaces its pipeline (with a line in ``model.notes``).
+    An xkd folder keeps its saved pooling and head (a
     different ``labels`` list replaces the head with a fresh one, seeded by ``seed``).
     """
     if pooling is not None:
@@ -63,25 +65,32 @@ def load_model(
         source = str(local / pipeline.transformer_path)
     encoder, tokenizer = load_encoder(source, trust_remote_code=trust_remote_code)
     check_vocabulary(encoder, tokenizer, name=name)
-    if pipeline is None:
-        return XKDModel(encoder, tokenizer, labels=labels, pooling=pooling or "mean", seed=seed)
-    if pooling is not None and pooling != pipeline.pooling:
-        log.warning(
-            "%s is a sentence-transformers model with %s pooling: using its own pooling, not "
-            "model.pooling=%s",
-            name,
-            pipeline.pooling,
-            pooling,
-        )
+    if pipeline is None or (pooling is not None and pooling != pipeline.pooling):
+        model = XKDModel(encoder, tokenizer, labels=labels, pooling=pooling or "mean", seed=seed)
+        if pipeline is not None:
+            model.notes.append(_not_own_note(name, pipeline, pooling))
+            log.warning(model.notes[-1])
+        return model
     limit = tokenizer_limit(tokenizer)
     if pipeline.max_seq_length and (limit is None or pipeline.max_seq_length < limit):
         tokenizer.model_max_length = pipeline.max_seq_length
     model = XKDModel(encoder, tokenizer, labels=None, pooling=pipeline.pooling, seed=seed)
     model.set_sentence_modules(pipeline.modules)
+    model.normalize = pipeline.normalize
     model.own_pooling = True
     if labels is not None:
         model.set_labels(labels, seed=seed)
     return model
+
+
+def _not_own_note(name: str, pipeline: STPipeline, pooling: str | None) -> str:
+    parts = [f"{pipeline.pooling} pooling"] + [type(m).__name__[:-5] for m in pipeline.modules]
+    parts += ["Normalize"] if pipeline.normalize else []
+    return (
+        f"'{name}' is a sentence-transformers model ({' + '.join(parts)}); model.pooling={pooling} "
+        "replaces that pipeline, so its sentence embeddings differ from SentenceTransformer.encode "
+        "(model.pooling=auto keeps its own)"
+    )
 
 
 def _st_pipeline(name: str) -> tuple[STPipeline | None, Path | None]:

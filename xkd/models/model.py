@@ -5,11 +5,12 @@ The encoder is any ``transformers.AutoModel`` (BERT-like models in practice); th
 ``...ForSequenceClassification`` model keeps its own classifier instead of the linear head
 (:mod:`xkd.models.classifier`): its logits are that classifier's. :meth:`XKDModel.infer`
 is the one batched-inference path (the teacher cache, the evaluator and the speed measurement
-use it). A sentence-transformers model brings its own pipeline after the pooling
-(``sentence_modules``: Dense and Normalize, :mod:`xkd.models.st`); ``pooled`` is then its
-sentence embedding, the vector ``SentenceTransformer.encode`` gives.
+use it). Files written by :meth:`XKDModel.save_pretrained`: see :mod:`xkd.models.saving`.
 
-Files written by :meth:`XKDModel.save_pretrained`: see :mod:`xkd.models.saving`.
+A sentence-transformers model keeps its own pipeline (:mod:`xkd.models.st`): its Dense modules
+give ``pooled`` (what the head and losses see); a trailing Normalize sets ``normalize``, and
+:meth:`XKDModel.sentence_embedding` (``encode``, alignment views) equals ``SentenceTransformer
+.encode``. Cosine losses are the same either way; MSE losses compare the vectors before it.
 
 Attention weights: ``sdpa`` attention (the default) cannot return them, so ``forward`` switches
 the encoder to ``eager`` attention for calls with ``output_attentions=True`` only and switches it
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from xkd.errors import ConfigError, ModelError
@@ -79,8 +81,12 @@ class XKDModel(nn.Module):
         self.pooler: AttentionPooling | None = (
             AttentionPooling(self.hidden_size) if pooling == "attention" else None
         )
-        self.sentence_modules = nn.ModuleList()  # Dense / Normalize after the pooling
-        self.own_pooling = False  # pooling + modules are a sentence-transformers model's own
+        self.sentence_modules = nn.ModuleList()  # Dense modules after the pooling
+        self.normalize = False  # the sentence embedding is pooled / ||pooled||
+        self.own_pooling = False
+        self.notes: list[
+            str
+        ] = []  # what loading could not honour (the run's notes)  # pooling + modules are a sentence-transformers model's own
         self.head: nn.Linear | None = None
         self.labels: list[str] = []
         if self.classifier is not None and not labels:
@@ -109,11 +115,6 @@ class XKDModel(nn.Module):
         return config_value(self.encoder.config, "num_attention_heads", "n_heads")
 
     @property
-    def max_positions(self) -> int | None:
-        value = getattr(self.encoder.config, "max_position_embeddings", None)
-        return int(value) if value else None
-
-    @property
     def max_tokens(self) -> int | None:
         """Longest input the model accepts, in tokens (None: no limit known).
 
@@ -135,6 +136,7 @@ class XKDModel(nn.Module):
             num_layers=self.num_layers,
             num_heads=self.num_heads,
             num_labels=len(self.labels) if num_labels is None else int(num_labels),
+            embedding_size=self.embedding_size,
         )
 
     @property
@@ -184,11 +186,16 @@ class XKDModel(nn.Module):
         self.labels = labels
 
     def set_pooling(self, pooling: str) -> None:
-        """Change the pooling (a new attention pooler starts as mean pooling)."""
+        """Change the pooling (a new attention pooler starts as mean pooling). A
+        sentence-transformers pipeline (Dense, Normalize) goes too: it was made for the old one."""
         check_pooling(pooling)
         if pooling == self.pooling:
             return
-        self.pooling = pooling
+        dense = bool(self.sentence_modules)
+        self.pooling, self.normalize, self.own_pooling = pooling, False, False
+        self.sentence_modules = nn.ModuleList()
+        if dense and self.head is not None:
+            self.set_labels(self.labels)  # the head was fitted on the Dense output
         if pooling == "attention":
             ref = next(self.encoder.parameters())
             self.pooler = AttentionPooling(self.hidden_size).to(device=ref.device, dtype=ref.dtype)
@@ -210,6 +217,10 @@ class XKDModel(nn.Module):
         for module in self.sentence_modules:
             pooled = module(pooled)
         return pooled
+
+    def sentence_embedding(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The model's sentence embedding from ``pooled`` (L2-normalised if :attr:`normalize`)."""
+        return F.normalize(pooled, p=2, dim=-1) if self.normalize else pooled
 
     # -- forward -------------------------------------------------------------------------------
     def forward(
@@ -357,9 +368,9 @@ class XKDModel(nn.Module):
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64
     ) -> np.ndarray:
-        """Pooled sentence vectors ``[N, H]`` (float32), in the order of ``texts``."""
+        """Sentence embeddings ``[N, E]`` (float32, :meth:`sentence_embedding`), in input order."""
         result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["pooled"])
-        return result.pooled.numpy()
+        return self.sentence_embedding(result.pooled).numpy()
 
     def predict_logits(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64

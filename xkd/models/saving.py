@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from xkd.errors import ModelError
-from xkd.models.card import render_card
+from xkd.models.card import write_card
 from xkd.models.hf import load_hf_encoder
 from xkd.models.st import modules_config, modules_from_config, write_st_layout
 
@@ -51,6 +51,7 @@ def save_model(model: XKDModel, directory: str | Path, *, card: dict | None = No
     hf_model = model.classifier.model if model.classifier is not None else model.encoder
     hf_model.save_pretrained(path)
     model.tokenizer.save_pretrained(path)
+    _portable_tokenizer_class(path)
     tensors: dict[str, torch.Tensor] = {}
     if model.head is not None:
         tensors["head.weight"] = model.head.weight.detach().cpu().contiguous().clone()
@@ -64,21 +65,35 @@ def save_model(model: XKDModel, directory: str | Path, *, card: dict | None = No
         "format_version": FORMAT_VERSION,
         "pooling": model.pooling,
         "sentence_modules": modules_config(list(model.sentence_modules)),
+        "normalize": bool(model.normalize),
         "own_pooling": bool(model.own_pooling),
         "labels": list(model.labels),
         "head": "classifier" if model.classifier is not None else "linear",
         "encoder_pooler": getattr(model.encoder, "pooler", None) is not None,
     }
-    write_st_layout(
+    st_layout = write_st_layout(
         path,
         pooling=model.pooling,
         modules=list(model.sentence_modules),
+        normalize=model.normalize,
         hidden_size=model.hidden_size,
         max_seq_length=model.max_tokens,
     )
     (path / XKD_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-    (path / "README.md").write_text(render_card(model, card), encoding="utf-8")
+    write_card(path, model, card, st_layout=st_layout)
     return path
+
+
+def _portable_tokenizer_class(path: Path) -> None:
+    """Name a rebuilt tokenizer ``PreTrainedTokenizerFast`` (transformers 5 writes
+    ``TokenizersBackend``, a class transformers 4 lacks); both load ``tokenizer.json`` as is."""
+    file = path / "tokenizer_config.json"
+    if not file.is_file():
+        return
+    config = json.loads(file.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def load_saved(cls: type[XKDModel], directory: str | Path, *, trust_remote_code: bool) -> XKDModel:
@@ -111,6 +126,7 @@ def load_saved(cls: type[XKDModel], directory: str | Path, *, trust_remote_code:
         except RuntimeError as e:
             raise ModelError(f"{head_file}: the sentence modules' weights do not fit ({e})") from e
         model.set_sentence_modules(modules)
+    model.normalize = bool(config.get("normalize", False))
     model.own_pooling = bool(config.get("own_pooling", False))
     labels = config.get("labels") or []
     if config.get("head") == "classifier":

@@ -13,8 +13,10 @@ followed by modules that turn token states into its sentence embedding. xkd read
 - ``sentence_bert_config.json``: ``max_seq_length`` (inputs are cut there, as
   sentence-transformers does).
 
-xkd's ``pooled`` vector is then the model's sentence embedding. :func:`write_st_layout` writes
-the same files next to a saved model, so ``SentenceTransformer(folder)`` rebuilds the pipeline.
+The pooling and the Dense modules give xkd's ``pooled`` vector; a trailing Normalize becomes the
+model's ``normalize`` flag (see :mod:`xkd.models.model`), so its sentence embedding equals
+``SentenceTransformer.encode``. :func:`write_st_layout` writes the same files next to a saved
+model, so ``SentenceTransformer(folder)`` rebuilds the pipeline.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class STPipeline:
 
     pooling: str  # an xkd pooling name (values of ST_POOLINGS)
     modules: list[nn.Module] = field(default_factory=list)  # DenseLayer / NormalizeLayer, in order
+    normalize: bool = False  # a trailing Normalize (not in ``modules``)
     transformer_path: str = ""  # the Transformer's folder inside the model ("" = the root)
     max_seq_length: int | None = None
 
@@ -175,6 +178,9 @@ def read_st_pipeline(fetch: Fetch, source: str) -> STPipeline | None:
                 f"(modules.json, path '{path}') is not supported here; xkd supports Transformer, "
                 "one Pooling, then Dense and Normalize modules"
             )
+    while pipeline.modules and isinstance(pipeline.modules[-1], NormalizeLayer):
+        pipeline.modules.pop()
+        pipeline.normalize = True
     if not pooled:
         raise ModelError(
             f"sentence-transformers model '{source}' has no Pooling module in modules.json; "
@@ -305,6 +311,7 @@ def write_st_layout(
     *,
     pooling: str,
     modules: list[nn.Module],
+    normalize: bool,
     hidden_size: int,
     max_seq_length: int | None,
 ) -> bool:
@@ -328,7 +335,7 @@ def write_st_layout(
     }
     (pool_dir / "config.json").write_text(json.dumps(pool_config, indent=2) + "\n")
     entries.append({"idx": 1, "name": "1", "path": "1_Pooling", "type": st + "Pooling"})
-    for i, module in enumerate(modules, start=2):
+    for i, module in enumerate(list(modules) + ([NormalizeLayer()] if normalize else []), start=2):
         kind = "Dense" if isinstance(module, DenseLayer) else "Normalize"
         folder = path / f"{i}_{kind}"
         folder.mkdir(exist_ok=True)

@@ -17,7 +17,6 @@ Every builder returns its model in eval mode (dropout off); the training loop ca
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import re
 from collections.abc import Sequence
@@ -28,13 +27,12 @@ from typing import Literal
 import torch
 
 from xkd.errors import ConfigError, ModelError
+from xkd.models.classifier import NativeClassifier, native_classifier
 from xkd.models.hf import block_list, looks_like_path, supports_kwarg
 from xkd.models.loading import load_model
 from xkd.models.model import XKDModel
 from xkd.models.pooling import check_pooling
 from xkd.models.wordpiece import train_tokenizer
-
-log = logging.getLogger(__name__)
 
 STUDENT_FORMS = (
     "`from-teacher:K` (K of the teacher's layers), `scratch`, `minilm`, a local model folder "
@@ -165,6 +163,7 @@ def student_from_teacher(teacher: XKDModel, k: int) -> XKDModel:
     student.head = copy.deepcopy(teacher.head)
     student.pooler = copy.deepcopy(teacher.pooler)
     student.sentence_modules = copy.deepcopy(teacher.sentence_modules)
+    student.normalize = teacher.normalize
     student.own_pooling = teacher.own_pooling
     return student.eval()
 
@@ -273,8 +272,8 @@ def build_student(
     - a model name: ``load_model`` (a fresh head unless it is an xkd folder whose head
       already has these labels).
 
-    ``pooling`` None keeps the teacher's pooling for ``from-teacher``, else ``mean``; a
-    sentence-transformers teacher's own pipeline (pooling, Dense, Normalize) is always kept.
+    ``pooling`` None keeps the teacher's pooling (and a sentence-transformers teacher's Dense and
+    Normalize) for ``from-teacher``; for a model name, its own (else ``mean``).
     """
     if pooling is not None:
         check_pooling(pooling)
@@ -282,14 +281,7 @@ def build_student(
     labels = list(labels) if labels is not None else None
     if spec.kind == "from-teacher":
         student = student_from_teacher(teacher, spec.layers)
-        if pooling is not None and student.own_pooling and pooling != student.pooling:
-            log.info(
-                "from-teacher student keeps the teacher's sentence-transformers pipeline "
-                "(%s pooling), not model.pooling=%s",
-                student.pooling,
-                pooling,
-            )
-        elif pooling is not None:
+        if pooling is not None:
             student.set_pooling(pooling)
         if labels is not None and labels != student.labels:
             student.set_labels(labels, seed=seed)
@@ -310,3 +302,16 @@ def build_student(
     if labels is not None and (student.head is None or labels != student.labels):
         student.set_labels(labels, seed=seed)
     return student
+
+
+def use_native_head(student: XKDModel, labels: Sequence[str], *, seed: int = 0) -> None:
+    """Give ``student`` its family's own classifier for ``labels`` (``model.student_head:
+    native``; :func:`~xkd.models.classifier.native_classifier`) instead of the linear head."""
+    labels = [str(x) for x in labels]
+    if student.classifier is not None and student.labels == labels:
+        return  # already its own classifier, for these labels
+    hf_model = native_classifier(student.encoder, labels, seed=seed)
+    student.classifier = NativeClassifier(hf_model)
+    student.encoder = hf_model.base_model
+    student.head = None
+    student.labels = labels
