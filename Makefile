@@ -8,7 +8,7 @@ BROWSER_STAMP := $(VENV)/.xkd-browser
 PORT   ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser app demo test fast check format bench bench-quick clean
+.PHONY: help install browser app demo test test-lowest fast check format bench bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,21 @@ demo: install  ## train the offline demo from the command line
 
 test: install browser  ## run every test: unit, slow and browser (the CI command)
 	$(PY) -m pytest -q -m "" --timeout=1200
+
+# The lowest transformers pyproject.toml declares, in its own venv: the model, sentence-transformers
+# and export tests (loading, classifier teachers, exports reloaded in transformers and
+# sentence-transformers). Keep LOWEST_TRANSFORMERS equal to the bound in pyproject.toml.
+LOWEST_TRANSFORMERS ?= 5.0.0
+LOWEST := .venv-lowest
+test-lowest:  ## the model/export tests with the lowest declared transformers (CI runs it)
+	test -x $(LOWEST)/bin/python || python3 -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST)/bin/python -m pip install -q torch==2.13.0
+	$(LOWEST)/bin/python -m pip install -q -e ".[dev]" "transformers==$(LOWEST_TRANSFORMERS)"
+	$(LOWEST)/bin/python -c "import transformers as t; assert t.__version__ == '$(LOWEST_TRANSFORMERS)', t.__version__"
+	$(LOWEST)/bin/python -m pytest -q -m "" -p no:cacheprovider --timeout=1200 \
+	  tests/test_exports.py tests/test_sentence_transformers.py tests/test_classifier_teacher.py \
+	  tests/test_models.py tests/test_model_limits.py
 
 fast: install  ## quick tests only (no slow, no browser)
 	$(PY) -m pytest -q -m "not slow and not browser" -x

@@ -17,9 +17,13 @@ modernbert, a BERT body with a SentencePiece Unigram tokenizer (``bert-unigram``
 - ``refused``: ``model.extend_vocab=true`` with a non-WordPiece student exits 2 naming the
   setting and its fix, before the teacher runs.
 
-Not covered yet: exports and their reload in transformers / sentence-transformers (item 4 of
-issue 9 is not built), and a sentence-transformers (``modules.json``) layout (item 1's second
-half).
+- ``export``: the family (hidden 48) as student with ``model.student_head=native``; the saved
+  student reloads in ``AutoModelForSequenceClassification`` with nothing missing and the
+  run's own predictions, in ``AutoModel`` with nothing missing, and in ``SentenceTransformer``
+  with xkd's sentence embeddings.
+
+A sentence-transformers layout (``modules.json``: Pooling, Dense, Normalize) as teacher and
+student is covered by ``tests/test_sentence_transformers.py``.
 """
 
 from __future__ import annotations
@@ -161,3 +165,45 @@ def test_extend_vocab_true_on_a_non_wordpiece_student_is_refused_up_front(
     assert rc == 2
     assert "model.extend_vocab" in err and "false" in err, err
     assert not RunFolder(run).teacher_cache_path.exists()  # refused before the teacher ran
+
+
+def _hf_logits(model, tokenizer, texts, max_length):
+    import torch
+
+    enc = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    with torch.no_grad():
+        return model(**enc).logits.numpy()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_export_reloads_in_transformers_and_sentence_transformers(
+    family, models_dir, tiny_teacher_dir, capsys, tmp_path
+):
+    import numpy as np
+    import pandas as pd
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    from xkd.models import load_model
+
+    student = _model(models_dir, family, 48)
+    sets = (f"student={student}", "model.student_head=native")
+    rc, err, run = _train(capsys, tmp_path, tiny_teacher_dir, *sets)
+    saved = _assert_finished(rc, err, run, terms=DEMO_TERMS)
+    export = RunFolder(run).path / "student"
+    labels = saved["labels"]
+    hf, info = AutoModelForSequenceClassification.from_pretrained(export, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    assert [hf.config.id2label[i] for i in range(len(labels))] == labels
+    preds = pd.read_parquet(RunFolder(run).path / "predictions.parquet").head(12)
+    ours = np.stack(preds["student_logits"].to_list())
+    tokenizer = AutoTokenizer.from_pretrained(export)
+    got = _hf_logits(hf.eval(), tokenizer, preds["text"].tolist(), 16)  # data.max_length
+    np.testing.assert_allclose(got, ours, atol=1e-4)
+    _, info = AutoModel.from_pretrained(export, output_loading_info=True)
+    assert not info["missing_keys"], info
+    texts = preds["text"].tolist()
+    st = SentenceTransformer(str(export), device="cpu").encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(st, load_model(str(export)).encode(texts), atol=1e-5)

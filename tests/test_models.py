@@ -90,7 +90,8 @@ def test_no_head_and_set_labels():
     model.set_labels(["x", "y"], seed=3)
     assert torch.equal(w1, model.head.weight)
     assert model(**_batch(model)).logits.shape == (4, 2)
-    assert model.dims() == ModelDims(32, 2, 2, 2)
+    assert model.dims() == ModelDims(32, 2, 2, 2, embedding_size=32)
+    assert model.dims().pooled_size == 32
     assert model.dims(5).num_labels == 5
 
 

@@ -365,19 +365,15 @@ class XKDModel(nn.Module):
             attentions=attentions,
         )
 
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size=64, max_length=64) -> np.ndarray:
         """Sentence embeddings ``[N, E]`` (float32, :meth:`sentence_embedding`), in input order."""
-        result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["pooled"])
-        return self.sentence_embedding(result.pooled).numpy()
+        out = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["pooled"])
+        return self.sentence_embedding(out.pooled).numpy()
 
-    def predict_logits(
-        self, texts: Sequence[str], batch_size: int = 64, max_length: int = 64
-    ) -> np.ndarray:
+    def predict_logits(self, texts: Sequence[str], batch_size=64, max_length=64) -> np.ndarray:
         """Head logits ``[N, C]`` (float32), in the order of ``texts``."""
-        result = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["logits"])
-        return result.logits.numpy()
+        out = self.infer(texts, max_length=max_length, batch_size=batch_size, outputs=["logits"])
+        return out.logits.numpy()
 
     # -- saving and loading (:mod:`xkd.models.saving`) ----------------------------------------
     def save_pretrained(self, directory: str | Path, card: dict | None = None) -> Path:
