@@ -192,3 +192,23 @@ def test_cli_run_with_native_student_head_exports_a_transformers_classifier(
     tokenizer = AutoTokenizer.from_pretrained(run / "student")
     np.testing.assert_allclose(_hf_logits(hf, tokenizer, texts, 16), ours, atol=1e-4)
     assert 'pipeline("text-classification"' in (run / "student" / "README.md").read_text()
+
+
+def test_classifier_student_keeps_its_classifier_or_says_it_does_not(tmp_path):
+    """A ...ForSequenceClassification named as student keeps its own classifier when it
+    predicts the data's labels (any order); over other labels it gets a new head, with a note."""
+    from tests.families import CLASSIFIER_LABELS
+    from xkd.models import build_student, load_model
+
+    texts = make_parallel_frame()["text"].tolist()
+    path = save_family("bert-classifier", tmp_path / "clf", texts)
+    teacher = load_model(str(path))
+    reordered = list(reversed(CLASSIFIER_LABELS))
+    own = load_model(str(path)).predict_logits(TEXTS)
+    kept = build_student(str(path), teacher, TEXTS, labels=reordered)
+    assert kept.classifier is not None and kept.labels == reordered and not kept.notes
+    np.testing.assert_allclose(kept.predict_logits(TEXTS), own[:, ::-1], atol=1e-6)
+    other = build_student(str(path), teacher, TEXTS, labels=["a", "b"])
+    assert other.classifier is None and other.head is not None
+    (note,) = other.notes
+    assert "classifier over food, sport, money" in note and "model.student_head=native" in note

@@ -98,7 +98,9 @@ class NativeClassifier(nn.Module):
 def native_classifier(encoder: nn.Module, labels: Sequence[str], *, seed: int = 0) -> nn.Module:
     """A ``...ForSequenceClassification`` of ``encoder``'s family for ``labels``: the encoder's
     weights (copied) as its base model, a fresh classifier (and pooler, where the family's
-    classifier uses one the encoder lacks) seeded by ``seed``; ``id2label`` in its config."""
+    classifier uses one the encoder lacks) seeded by ``seed``; ``id2label`` in its config. A
+    pooler the family's classifier does not have (RoBERTa, XLM-R, MPNet) is left out, as in the
+    family's own classification checkpoints."""
     from transformers import AutoModelForSequenceClassification
 
     labels = [str(x) for x in labels]
@@ -117,7 +119,9 @@ def native_classifier(encoder: nn.Module, labels: Sequence[str], *, seed: int = 
             f"({str(e).splitlines()[0]}); use model.student_head=linear"
         ) from e
     missing, unexpected = model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    # a pooler the family's classifier builds without (RoBERTa, MPNet) or the encoder lacks
     missing = [k for k in missing if not k.startswith("pooler.")]
+    unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
         raise ModelError(
             f"{type(model).__name__}: the encoder's weights do not fit its base model "

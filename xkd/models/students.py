@@ -269,8 +269,9 @@ def build_student(
       labels match, else a fresh head;
     - ``scratch``: :func:`scratch_model` on ``texts`` (heads = hidden/64, at least 1;
       ``max_length`` position embeddings);
-    - a model name: ``load_model`` (a fresh head unless it is an xkd folder whose head
-      already has these labels).
+    - a model name: ``load_model`` (a fresh head unless its head or own classifier already
+      predicts these labels, in any order; an own classifier over other labels is replaced,
+      with a line in ``student.notes``).
 
     ``pooling`` None keeps the teacher's pooling (and a sentence-transformers teacher's Dense and
     Normalize) for ``from-teacher``; for a model name, its own (else ``mean``).
@@ -299,8 +300,18 @@ def build_student(
             seed=seed,
         )
     student = load_model(spec.name, pooling=pooling, trust_remote_code=trust_remote_code)
-    if labels is not None and (student.head is None or labels != student.labels):
-        student.set_labels(labels, seed=seed)
+    if labels is None or (student.has_head and labels == student.labels):
+        return student
+    if student.classifier is not None and sorted(labels) == sorted(student.labels):
+        student.reorder_labels(labels)  # its own classifier, for the data's labels
+        return student
+    if student.classifier is not None:
+        student.notes.append(
+            f"student '{spec.name}' is a classifier over {', '.join(student.labels)}, not the "
+            f"data's labels: it starts with a new linear head (model.student_head=native gives "
+            "it a new classifier of its own family)"
+        )
+    student.set_labels(labels, seed=seed)
     return student
 
 
