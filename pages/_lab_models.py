@@ -87,8 +87,14 @@ def models() -> None:
         if student:
             mc[1].caption(MC.describe(student))
         _suggestions()
-        fc = st.columns(2)
+        fc = st.columns(3)
         fc[0].text_input("Student freezing", key=F.KEY_FREEZE, help=HELP["train.freeze"])
         fc[1].text_input(
             "Teacher fine-tuning", key=F.KEY_TEACHER_FREEZE, help=HELP["model.teacher_freeze"]
+        )
+        fc[2].selectbox(
+            "Student head",
+            ["linear", "native"],
+            key=F.KEY_STUDENT_HEAD,
+            help=HELP["model.student_head"],
         )

@@ -275,6 +275,11 @@ def test_lab_form_fields_and_bad_values(runs_dir, real_run):
     cmd = texts(at.code)
     assert "data.target_languages=it,de" in cmd and "train.epochs=1.0" in cmd
     assert "distill.alpha=0.5" in cmd
+    assert "model.student_head" not in cmd  # the default (linear) is not repeated
+    at.selectbox(key="lab_student_head").set_value("native").run()
+    no_exception(at)
+    assert "model.student_head=native" in texts(at.code)
+    at.selectbox(key="lab_student_head").set_value("linear").run()
     assert any(m.label == "Time" for m in at.metric)
     # a bad value is an error message, not an exception
     at.text_input(key="lab_freeze").set_value("sideways").run()

@@ -49,6 +49,7 @@ KEY_TEMPERATURE = "lab_temperature"
 KEY_ALPHA = "lab_alpha"
 KEY_FREEZE = "lab_freeze"
 KEY_TEACHER_FREEZE = "lab_teacher_freeze"
+KEY_STUDENT_HEAD = "lab_student_head"
 KEY_EPOCHS = "lab_epochs"
 KEY_BATCH_SIZE = "lab_batch_size"
 KEY_LR = "lab_lr"
@@ -66,6 +67,7 @@ WIDGET_KEYS: dict[str, str] = {
     "alpha": KEY_ALPHA,
     "freeze": KEY_FREEZE,
     "teacher_freeze": KEY_TEACHER_FREEZE,
+    "student_head": KEY_STUDENT_HEAD,
     "epochs": KEY_EPOCHS,
     "batch_size": KEY_BATCH_SIZE,
     "lr": KEY_LR,
@@ -155,6 +157,7 @@ class LabForm:
     alpha: float = _default(DistillConfig, "alpha")
     freeze: str = _default(TrainConfig, "freeze")
     teacher_freeze: str = _default(ModelConfig, "teacher_freeze")
+    student_head: str = _default(ModelConfig, "student_head")
     epochs: float = _default(TrainConfig, "epochs")
     batch_size: int = _default(TrainConfig, "batch_size")
     lr: float = _default(TrainConfig, "lr")
@@ -194,6 +197,7 @@ class LabForm:
             alpha=float(distill["alpha"]),
             freeze=str(train["freeze"]),
             teacher_freeze=str(model["teacher_freeze"]),
+            student_head=str(model["student_head"]),
             epochs=float(train["epochs"]),
             batch_size=int(train["batch_size"]),
             lr=float(train["lr"]),
@@ -224,7 +228,10 @@ class LabForm:
                 "unlabeled_targets": self.unlabeled_targets,
                 "max_length": self.max_length,
             },
-            "model": {"teacher_freeze": str(self.teacher_freeze).strip()},
+            "model": {
+                "teacher_freeze": str(self.teacher_freeze).strip(),
+                "student_head": str(self.student_head).strip(),
+            },
             "distill": {
                 "temperature": self.temperature,
                 "alpha": self.alpha,
