@@ -4,6 +4,8 @@ Each family gets the tokenizer kind its Hub models use: WordPiece (bert, distilb
 mpnet), byte-level BPE (roberta, modernbert), SentencePiece Unigram (xlm-roberta, deberta-v2, and
 ``bert-unigram``: a BERT body with an XLM-R-style tokenizer). ``bert-classifier`` is a
 ``BertForSequenceClassification`` over food/sport/money (``id2label`` in its config).
+``st-bert`` is a sentence-transformers model as LaBSE is laid out (``modules.json``: a BERT, CLS
+pooling, a Dense to half the width with tanh, Normalize), saved by sentence-transformers itself.
 ``save_family`` writes the model and its tokenizer in the Hub's folder layout.
 """
 
@@ -24,9 +26,9 @@ ENCODER_FAMILIES = [
     "mpnet",
     "modernbert",
 ]
-FAMILIES = [*ENCODER_FAMILIES, "bert-unigram", "bert-classifier"]
-MODEL_TYPE = {"bert-unigram": "bert", "bert-classifier": "bert"}  # the others: the family
-WORDPIECE = ["bert", "distilbert", "electra", "mpnet", "bert-classifier"]
+FAMILIES = [*ENCODER_FAMILIES, "bert-unigram", "bert-classifier", "st-bert"]
+MODEL_TYPE = {"bert-unigram": "bert", "bert-classifier": "bert", "st-bert": "bert"}  # else: itself
+WORDPIECE = ["bert", "distilbert", "electra", "mpnet", "bert-classifier", "st-bert"]
 CLASSIFIER_LABELS = ["food", "sport", "money"]
 
 BPE_SPECIALS = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
@@ -167,8 +169,48 @@ def family_encoder(
     return AutoModel.from_config(config).eval()
 
 
+def save_st_model(
+    path: Path,
+    texts,
+    *,
+    pooling: str = "cls",
+    dense: int | None = None,
+    normalize: bool = True,
+    seed: int = 0,
+    **encoder_kw,
+) -> Path:
+    """A tiny BERT saved in the sentence-transformers layout by ``SentenceTransformer.save``:
+    Transformer, Pooling (``pooling``), optionally Dense (to ``dense``, tanh) and Normalize."""
+    import warnings
+
+    from sentence_transformers import SentenceTransformer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sentence_transformers import models
+    path = Path(path)
+    body = path.parent / f"{path.name}_body"
+    tokenizer = family_tokenizer("bert", texts)
+    encoder = family_encoder("bert", tokenizer, seed=seed, **encoder_kw)
+    encoder.save_pretrained(body)
+    tokenizer.save_pretrained(body)
+    hidden = encoder.config.hidden_size
+    modules = [models.Transformer(str(body), max_seq_length=32)]
+    modules.append(models.Pooling(hidden, pooling_mode=pooling))
+    if dense:
+        torch.manual_seed(seed + 1)
+        modules.append(models.Dense(hidden, dense, activation_function=torch.nn.Tanh()))
+    if normalize:
+        modules.append(models.Normalize())
+    SentenceTransformer(modules=modules, device="cpu").save(str(path))
+    return path
+
+
 def save_family(family: str, path: Path, texts, **encoder_kw) -> Path:
     """A tiny ``family`` model and its tokenizer saved to ``path`` as a Hub checkpoint is."""
+    if family == "st-bert":
+        hidden = encoder_kw.get("hidden", 32)
+        return save_st_model(path, texts, dense=hidden // 2, **encoder_kw)
     tokenizer = family_tokenizer(family, texts)
     model = family_encoder(family, tokenizer, **encoder_kw)
     model.save_pretrained(path)

@@ -2,8 +2,9 @@
 
 Families (tiny random models built in ``tests/families.py``, hidden 32/48, 2 layers, saved in
 the Hub's folder layout): bert, distilbert, electra, xlm-roberta, roberta, deberta-v2, mpnet,
-modernbert, a BERT body with a SentencePiece Unigram tokenizer (``bert-unigram``) and a
-``BertForSequenceClassification`` over the data's labels (``bert-classifier``). Each cell is
+modernbert, a BERT body with a SentencePiece Unigram tokenizer (``bert-unigram``), a
+``BertForSequenceClassification`` over the data's labels (``bert-classifier``) and a
+sentence-transformers model laid out as LaBSE is (``st-bert``: CLS pooling, Dense, Normalize). Each cell is
 ``xkd train --preset demo --set ...`` as a user would type it, run in-process through
 ``xkd.cli.main``; it must exit 0 with a run folder whose eval.json has a headline:
 
@@ -22,8 +23,8 @@ modernbert, a BERT body with a SentencePiece Unigram tokenizer (``bert-unigram``
   run's own predictions, in ``AutoModel`` with nothing missing, and in ``SentenceTransformer``
   with xkd's sentence embeddings.
 
-A sentence-transformers layout (``modules.json``: Pooling, Dense, Normalize) as teacher and
-student is covered by ``tests/test_sentence_transformers.py``.
+The sentence-transformers pipeline in detail (every pooling mode, refusals, encode equality to
+1e-5) is in ``tests/test_sentence_transformers.py``.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ def test_as_teacher_with_a_from_teacher_student(family, models_dir, capsys, tmp_
         assert saved["teacher_info"]["head"] == "own classifier"
     else:
         assert saved["teacher_info"]["head"] == "fitted"
+    if family == "st-bert":  # the student keeps the teacher's own pipeline, and exports it
+        own = json.loads((RunFolder(run).path / "student" / "xkd_config.json").read_text())
+        assert own["pooling"] == "cls" and own["normalize"], own
+        assert [m["type"] for m in own["sentence_modules"]] == ["dense"], own
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from tests import families
 from tests.conftest import make_parallel_frame, tiny_overrides
 from tests.families import family_encoder, family_tokenizer
 
@@ -21,32 +21,12 @@ st = pytest.importorskip("sentence_transformers")
 TEXTS = ["bread and cheese", "the football team", "a loan from the bank", "riso", "x"]
 
 
-def _st_modules():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from sentence_transformers import models
-    return models
-
-
 def save_st_model(path, *, pooling: str, dense: int | None, normalize: bool, seed: int = 0):
-    """A tiny BERT saved in the sentence-transformers layout by SentenceTransformer.save."""
-    from sentence_transformers import SentenceTransformer
-
-    models = _st_modules()
+    """A tiny BERT (hidden 32) saved in the sentence-transformers layout by its own ``save``."""
     texts = make_parallel_frame()["text"].tolist()
-    body = path.parent / f"{path.name}_body"
-    tokenizer = family_tokenizer("bert", texts)
-    family_encoder("bert", tokenizer, seed=seed).save_pretrained(body)
-    tokenizer.save_pretrained(body)
-    modules = [models.Transformer(str(body), max_seq_length=32)]
-    modules.append(models.Pooling(32, pooling_mode=pooling))
-    if dense:
-        torch.manual_seed(seed + 1)
-        modules.append(models.Dense(32, dense, activation_function=torch.nn.Tanh()))
-    if normalize:
-        modules.append(models.Normalize())
-    SentenceTransformer(modules=modules, device="cpu").save(str(path))
-    return path
+    return families.save_st_model(
+        path, texts, pooling=pooling, dense=dense, normalize=normalize, seed=seed
+    )
 
 
 def st_encode(path, texts):
