@@ -7,8 +7,6 @@ line 1, for JSONL the line number, for Parquet the 1-based row index).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xkd.data.delimited import parse_csv, parse_tsv
 from xkd.data.schema import COLUMNS, REQUIRED_COLUMNS, missing_columns_problem
 from xkd.errors import DataError
 
@@ -89,114 +88,21 @@ def read_text(path: str | os.PathLike, kind: str = "text") -> str:
 
 
 # -- CSV / TSV ---------------------------------------------------------------------------------
-def _unquote(field: str) -> str:
-    """Undo CSV quoting of one field: ``"a ""b"" c"`` -> ``a "b" c``; anything else as is."""
-    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
-        inner = field[1:-1]
-        if '"' not in inner.replace('""', ""):
-            return inner.replace('""', '"')
-    return field
+# parse_tsv / parse_csv live in xkd.data.delimited (re-exported here).
 
 
-def _csv_one(lines: Sequence[str], delimiter: str) -> tuple[list[str] | None, int]:
-    """Parse one record with the csv module from ``lines``; return it and the lines used."""
-    reader = csv.reader(iter(lines), delimiter=delimiter, strict=False)
-    try:
-        record = next(reader)
-    except (csv.Error, StopIteration):
-        return None, 0
-    return record, reader.line_num
-
-
-def parse_tsv(text: str, file: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Parse TSV text into ``(header, [(line_number, fields), ...])``.
-
-    Each line is split on tabs; a field wrapped in quotes with doubled inner quotes (how
-    pandas and SIB-200 write text containing ``"``) is unquoted, any other quote is kept as
-    written. A line whose tab count does not match the header is re-read with Python's csv
-    quoting rules, for quoted fields that contain tabs or line breaks.
-    """
-    lines = io.StringIO(text, newline="").readlines()
-    header: list[str] | None = None
-    records: list[tuple[int, list[str]]] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip("\r\n")
-        lineno = i + 1
-        if not line.strip():
-            i += 1
-            continue
-        parts = line.split("\t")
-        if header is None:
-            header = [_unquote(p).strip() for p in parts]
-            i += 1
-            continue
-        if len(parts) == len(header):
-            records.append((lineno, [_unquote(p) for p in parts]))
-            i += 1
-            continue
-        if '"' in line:
-            record, used = _csv_one(lines[i:], "\t")
-            if record is not None and len(record) == len(header):
-                records.append((lineno, record))
-                i += used
-                continue
-        raise DataError(
-            f"has {len(parts)} tab-separated fields but the header has {len(header)} "
-            f"({', '.join(header)}). Check for missing or extra tabs on this line.",
-            file=file,
-            row=lineno,
-        )
-    return header or [], records
-
-
-def parse_csv(text: str, file: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Parse CSV text with Python's csv module (strict quoting) into header and records."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    records: list[tuple[int, list[str]]] = []
-    prev = 0
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise DataError(
-                f"cannot be parsed as CSV ({e}). A field that starts with a quote must end with "
-                'one, and quotes inside it must be doubled ("").',
-                file=file,
-                row=prev + 1,
-            ) from None
-        lineno, prev = prev + 1, reader.line_num
-        if not fields or not any(f.strip() for f in fields):
-            continue
-        if header is None:
-            header = [f.strip() for f in fields]
-            continue
-        if len(fields) != len(header):
-            raise DataError(
-                f"has {len(fields)} comma-separated fields but the header has {len(header)} "
-                f"({', '.join(header)}). Quote texts that contain commas.",
-                file=file,
-                row=lineno,
-            )
-        records.append((lineno, fields))
-    return header or [], records
-
-
-# -- column mapping ----------------------------------------------------------------------------
 def resolve_columns(
     found: Sequence[str],
     columns: Mapping[str, str] | None,
     file: str,
-    defaults: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> dict[str, str]:
     """Map schema names to source column names.
 
     ``columns`` is the user's ``{schema_name: file_column}``; ``defaults`` are layout-specific
-    names tried when the schema name itself is absent (SIB-200's ``index_id``, ``category``).
+    names (one, or several tried in order) used when the schema name itself is absent
+    (SIB-200's ``index_id``, ``category``).
     Raises ``DataError`` for unknown schema names, mapped columns that are not there and
     required columns that cannot be found.
     """
@@ -229,8 +135,12 @@ def resolve_columns(
             mapping[name] = columns[name]
         elif name in found_set:
             mapping[name] = name
-        elif defaults and defaults.get(name) in found_set:
-            mapping[name] = defaults[name]
+        elif defaults:
+            candidates = defaults.get(name) or ()
+            candidates = (candidates,) if isinstance(candidates, str) else candidates
+            match = next((c for c in candidates if c in found_set), None)
+            if match is not None:
+                mapping[name] = match
     missing = [c for c in required if c not in mapping]
     if missing:
         raise missing_columns_problem(missing, found, file).to_error()
@@ -284,7 +194,7 @@ def read_delimited(
     delimiter: str,
     columns: Mapping[str, str] | None = None,
     *,
-    defaults: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> pd.DataFrame:
     file = str(path)
@@ -299,7 +209,13 @@ def read_delimited(
 
 
 # -- JSONL -------------------------------------------------------------------------------------
-def read_jsonl(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+def read_jsonl(
+    path: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> pd.DataFrame:
     file = str(path)
     text = read_text(path, "JSONL")
     found: dict[str, None] = {}
@@ -327,7 +243,7 @@ def read_jsonl(path: str | os.PathLike, columns: Mapping[str, str] | None = None
         for key in obj:
             found.setdefault(str(key), None)
         objects.append((lineno, obj))
-    mapping = resolve_columns(list(found), columns, file)
+    mapping = resolve_columns(list(found), columns, file, defaults, required)
     data = {
         schema: pd.Series([o.get(col) for _, o in objects], dtype=object)
         for schema, col in mapping.items()
@@ -338,7 +254,13 @@ def read_jsonl(path: str | os.PathLike, columns: Mapping[str, str] | None = None
 
 
 # -- Parquet -----------------------------------------------------------------------------------
-def read_parquet(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+def read_parquet(
+    path: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> pd.DataFrame:
     file = str(path)
     if check_size(path) == 0:
         raise DataError("is empty (0 bytes), not a Parquet file.", file=file)
@@ -355,7 +277,7 @@ def read_parquet(path: str | os.PathLike, columns: Mapping[str, str] | None = No
     try:
         pf = pq.ParquetFile(path)
         found = list(pf.schema_arrow.names)
-        mapping = resolve_columns(found, columns, file)
+        mapping = resolve_columns(found, columns, file, defaults, required)
         table = pf.read(columns=sorted(set(mapping.values())))
     except DataError:
         raise
@@ -373,17 +295,25 @@ def read_parquet(path: str | os.PathLike, columns: Mapping[str, str] | None = No
     return _with_ignored(pd.DataFrame(data), found, mapping)
 
 
-def read_file(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read one data file into a raw frame, dispatching on its suffix."""
+def read_file(
+    path: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> pd.DataFrame:
+    """Read one data file into a raw frame, dispatching on its suffix (``defaults`` and
+    ``required``: see :func:`resolve_columns`)."""
     kind = file_format(path)
+    common = {"defaults": defaults, "required": required}
     if kind == "csv":
-        return read_delimited(path, ",", columns)
+        return read_delimited(path, ",", columns, **common)
     if kind == "tsv":
-        return read_delimited(path, "\t", columns)
+        return read_delimited(path, "\t", columns, **common)
     if kind == "jsonl":
-        return read_jsonl(path, columns)
+        return read_jsonl(path, columns, **common)
     if kind == "parquet":
-        return read_parquet(path, columns)
+        return read_parquet(path, columns, **common)
     raise DataError(
         f"has an unsupported suffix '{Path(path).suffix}'; data files must be "
         f"{', '.join(SUFFIXES)}.",

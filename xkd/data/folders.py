@@ -2,20 +2,27 @@
 
 Two layouts, recognised per language folder (``<language>`` becomes the ``language`` value):
 
-- SIB-200: ``<language>/{train,dev,test}.tsv`` with the header ``index_id<TAB>category<TAB>text``
-  (``index_id`` -> ``pair_id``, ``category`` -> ``label``). TSVs that use the schema names
-  (``text``, ``label``, ``pair_id``) work too, and the ``columns`` option applies. An optional
-  ``<language>/labels.txt`` (one label per line) adds labels that have no rows.
+- Split files: ``<language>/<split>.<format>``, any of ``.csv``, ``.tsv``, ``.jsonl``,
+  ``.parquet`` (SIB-200: ``{train,dev,test}.tsv`` with the header ``index_id<TAB>category<TAB>
+  text``). Common column names are recognised without a mapping: ``id`` or ``index_id`` as
+  ``pair_id`` (the id links translations across the language folders), ``category`` as
+  ``label``, ``sentence`` as ``text``; the ``columns`` option (``data.columns``, ``--columns``)
+  applies as for a single file. An optional ``<language>/labels.txt`` (one label per line) adds
+  labels that have no rows.
 - Text and labels: ``<language>/<split>_text.txt`` with one text per line, matched line by line
   with ``<split>_labels.txt`` (optional: without it the rows are unlabelled; an empty line means
   an unlabelled row) and ``<split>_ids.txt`` (optional pair ids, one per line).
 
-``<split>`` is ``train``, ``dev`` or ``test`` (``validation``/``valid`` are read as ``dev``).
-Folders whose names start with ``.`` or ``_`` are ignored.
+``<split>`` is ``train``, ``dev`` or ``test`` in any case; ``valid``, ``validation``, ``val``
+(and the other aliases of :data:`~xkd.data.schema.SPLIT_ALIASES`) are read as ``dev``.
+Folders whose names start with ``.`` or ``_`` are ignored. A language folder whose texts are
+the union of the other folders' texts (a combined ``all/`` folder) is left out, with a problem
+that says so, unless it is asked for by name (``languages``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,12 +33,16 @@ from xkd.data import files
 from xkd.data.schema import SPLIT_ALIASES, Problem
 from xkd.errors import DataError
 
-SIB200_DEFAULTS = {"pair_id": "index_id", "label": "category"}
+log = logging.getLogger(__name__)
+
+#: column names recognised in split files without a mapping (tried in order)
+FOLDER_DEFAULTS = {"pair_id": ("index_id", "id"), "label": ("category",), "text": ("sentence",)}
 TEXT_SUFFIX, LABELS_SUFFIX, IDS_SUFFIX = "_text.txt", "_labels.txt", "_ids.txt"
 
 LAYOUT_HELP = (
-    "a folder of language folders: <language>/{train,dev,test}.tsv (SIB-200: header "
-    "index_id<TAB>category<TAB>text), or <language>/<split>_text.txt with <split>_labels.txt"
+    "a folder of language folders: <language>/<split>.csv|.tsv|.jsonl|.parquet with split "
+    "train, dev/valid/validation/val or test (SIB-200: <language>/{train,dev,test}.tsv), or "
+    "<language>/<split>_text.txt with <split>_labels.txt"
 )
 
 
@@ -43,13 +54,12 @@ def language_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def _tsv_files(folder: Path) -> list[tuple[str, Path]]:
+def _split_files(folder: Path) -> list[tuple[str, Path]]:
+    """``(split, path)`` of the folder's ``<split>.<format>`` files."""
     out = []
     for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() == ".tsv":
-            split = _split_of(p.stem)
-            if split:
-                out.append((split, p))
+        if p.is_file() and files.file_format(p) and _split_of(p.stem):
+            out.append((_split_of(p.stem), p))
     return out
 
 
@@ -64,11 +74,11 @@ def _text_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def detect_layout(root: str | os.PathLike) -> str | None:
-    """``'sib200'``, ``'text-labels'`` or ``None`` (the first language folder decides)."""
+    """``'split-files'``, ``'text-labels'`` or ``None`` (the first language folder decides)."""
     root = Path(root)
     for folder in language_folders(root):
-        if _tsv_files(folder):
-            return "sib200"
+        if _split_files(folder):
+            return "split-files"
         if _text_files(folder):
             return "text-labels"
     return None
@@ -135,11 +145,12 @@ def read_folder(
     extra_labels: set[str] = set()
     layouts: set[str] = set()
     for folder in folders:
-        tsvs, texts = _tsv_files(folder), _text_files(folder)
+        tsvs, texts = _split_files(folder), _text_files(folder)
         if not tsvs and not texts:
             err = DataError(
-                "has no data files: expected train.tsv/dev.tsv/test.tsv or "
-                "<split>_text.txt (+ <split>_labels.txt) in each language folder.",
+                "has no data files: expected <split>.csv/.tsv/.jsonl/.parquet (split train, "
+                "dev/valid/validation/val or test) or <split>_text.txt (+ <split>_labels.txt) "
+                "in each language folder.",
                 file=str(folder),
             )
             if problems is None:
@@ -147,15 +158,9 @@ def read_folder(
             problems.append(Problem(err.detail, file=err.file))
             continue
         for split, path in tsvs:
-            layouts.add("sib200")
+            layouts.add("split-files")
             try:
-                raw = files.read_delimited(
-                    path,
-                    "\t",
-                    columns,
-                    defaults=SIB200_DEFAULTS,
-                    required=("text",),
-                )
+                raw = files.read_file(path, columns, defaults=FOLDER_DEFAULTS, required=("text",))
             except DataError as err:
                 if problems is None:
                     raise
@@ -193,6 +198,34 @@ def read_folder(
             f"is not a data folder: expected {LAYOUT_HELP}.{hint}",
             file=str(root),
         )
+    asked = set(languages or ())
+    for name in combined_folders(frames):
+        if name in asked:
+            continue
+        frames = [f for f in frames if not (len(f) and f["language"].iloc[0] == name)]
+        text = (
+            f"language folder '{name}' holds the union of the other languages' texts (a "
+            "combined folder): it is left out; name it in data.target_languages (or "
+            "--languages) to use it as a language"
+        )
+        if problems is None:
+            log.warning("%s: %s", root, text)
+        else:
+            problems.append(Problem(text, file=str(root / name), fatal=False))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     layout = "+".join(sorted(layouts)) or "unknown"
     return frame, extra_labels, layout
+
+
+def combined_folders(frames: list[pd.DataFrame]) -> list[str]:
+    """Languages whose texts contain every text of at least two other languages (``all/``)."""
+    texts: dict[str, set[str]] = {}
+    for f in frames:
+        if len(f) and "text" in f:
+            texts.setdefault(str(f["language"].iloc[0]), set()).update(map(str, f["text"]))
+    out = []
+    for name, own in texts.items():
+        others = [t for other, t in texts.items() if other != name and t]
+        if len(others) >= 2 and set().union(*others) <= own:
+            out.append(name)
+    return out

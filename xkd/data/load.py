@@ -16,8 +16,9 @@ from xkd.errors import DataError
 ACCEPTED_FORMS = (
     "'demo' (built-in offline data), 'hf:<dataset id>' (e.g. hf:Davlan/sib200), "
     "a .csv/.tsv/.jsonl/.parquet file with text and language columns, or a folder of "
-    "language folders (<language>/{train,dev,test}.tsv, or <language>/<split>_text.txt with "
-    "<split>_labels.txt); see docs/data.md"
+    "language folders (<language>/<split>.csv|.tsv|.jsonl|.parquet with split train, "
+    "dev/valid/validation/val or test, or <language>/<split>_text.txt with <split>_labels.txt); "
+    "see docs/data.md"
 )
 
 
@@ -130,7 +131,7 @@ class DataReport:
                 body.append([str(lang), *map(str, values), str(sum(values))])
                 body[-1].append(str(self.paired.get(lang, 0)))
             totals = [int(self.counts[s].sum()) for s in SPLITS]
-            body.append(["all", *map(str, totals), str(sum(totals)), ""])
+            body.append(["(all languages)", *map(str, totals), str(sum(totals)), ""])
             widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
             def fmt(r: list[str]) -> str:
