@@ -112,6 +112,17 @@ def tiny_overrides(teacher_dir, data_path, **extra) -> list[str]:
     return [f"{k}={v}" for k, v in sets.items()]
 
 
+@pytest.fixture(autouse=True)
+def machine_lock_dir(tmp_path_factory, monkeypatch):
+    """Each test gets its own machine-wide device-lock folder (``XKD_LOCK_DIR``), so tests do
+    not queue behind each other or behind a real run on this machine; subprocesses inherit it."""
+    from xkd.runs.lock import LOCK_DIR_ENV
+
+    path = tmp_path_factory.mktemp("locks")
+    monkeypatch.setenv(LOCK_DIR_ENV, str(path))
+    return path
+
+
 @pytest.fixture
 def live_pid():
     """The pid of a live process (a sleeping child), for run folders that say "running"."""

@@ -85,7 +85,7 @@ def test_a_stop_request_ends_as_stopped(tiny_teacher_dir, tiny_csv, tmp_path):
 
 def test_library_refuses_a_busy_device_like_the_cli(tiny_teacher_dir, tiny_csv, tmp_path):
     runs = tmp_path / "runs"
-    holder = DeviceLock(runs, "cpu")
+    holder = DeviceLock("cpu")
     assert holder.acquire(run_id="20250101-000000-other-abcd")
     try:
         with pytest.raises(DeviceBusyError, match="20250101-000000-other-abcd.*--wait"):
@@ -99,7 +99,7 @@ def test_library_refuses_a_busy_device_like_the_cli(tiny_teacher_dir, tiny_csv, 
 
 def test_library_queues_behind_a_busy_device_with_wait(tiny_teacher_dir, tiny_csv, tmp_path):
     runs = tmp_path / "runs"
-    holder = DeviceLock(runs, "cpu")
+    holder = DeviceLock("cpu")
     assert holder.acquire(run_id="20250101-000000-other-abcd")
     released = threading.Event()
     started_after_release: list[bool] = []

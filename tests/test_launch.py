@@ -49,7 +49,7 @@ def test_launch_writes_the_config_and_starts_the_cli(tmp_path, fake_launch_run):
 def test_a_busy_device_is_refused_with_the_library_message(
     tmp_path, live_pid, fake_launch_run, holder
 ):
-    lock = DeviceLock(tmp_path, "cpu")
+    lock = DeviceLock("cpu")
     if holder == "lock":
         assert lock.acquire(run_id="other")
     else:

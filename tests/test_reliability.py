@@ -776,7 +776,7 @@ def test_ram_cap_in_a_subprocess_fails_with_advice(tmp_path, tiny_teacher_dir, t
 
 def test_second_run_on_a_busy_device_is_refused(tmp_path, capsys, tiny_teacher_dir, tiny_csv):
     runs = tmp_path / "runs"
-    lock = DeviceLock(runs, "cpu")
+    lock = DeviceLock("cpu")
     assert lock.acquire(run_id="20250101-000000-other-abcd")
     try:
         rc, _, err = cli(capsys, *train_args(runs, tiny_teacher_dir, tiny_csv))
@@ -813,7 +813,7 @@ def test_two_launches_at_once_one_refused_then_wait_queues(tmp_path, tiny_teache
     assert states == ["failed", "finished"]
 
     # --wait queues behind a holder and starts when the device is free
-    lock = DeviceLock(runs, "cpu")
+    lock = DeviceLock("cpu")
     assert lock.acquire(run_id="holder")
     waiting = subprocess.Popen(
         cmd + ["--wait"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -363,9 +363,9 @@ def test_delete_run(tmp_path):
 
 
 def test_device_lock_exclusive(tmp_path):
-    first = DeviceLock(tmp_path, "cuda:0")
-    second = DeviceLock(tmp_path, "cuda:0")
-    other = DeviceLock(tmp_path, "cpu")
+    first = DeviceLock("cuda:0", directory=tmp_path)
+    second = DeviceLock("cuda:0", directory=tmp_path)
+    other = DeviceLock("cpu", directory=tmp_path)
     assert second.holder() is None
     assert first.acquire(run_id="20250101-000000-a-aaaa")
     assert not second.acquire(run_id="20250101-000000-b-bbbb")
@@ -385,13 +385,13 @@ def test_device_lock_exclusive(tmp_path):
 def test_device_lock_other_process(tmp_path):
     code = (
         "import sys, time; from xkd.runs import DeviceLock; "
-        f"l = DeviceLock({str(tmp_path)!r}, 'cpu'); "
+        f"l = DeviceLock('cpu', directory={str(tmp_path)!r}); "
         "print(l.acquire(run_id='20250101-000000-p-aaaa'), flush=True); time.sleep(30)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "True"
-        lock = DeviceLock(tmp_path, "cpu")
+        lock = DeviceLock("cpu", directory=tmp_path)
         assert not lock.acquire()
         assert lock.holder()["pid"] == proc.pid
     finally:
@@ -568,9 +568,55 @@ def test_a_lock_taken_an_instant_ago_still_gets_a_message_that_says_what_to_do(t
     """Between another process's flock and its writing who it is, the holder reads as nobody."""
     from xkd.runs import DeviceBusyError, acquire_device
 
-    other = DeviceLock(tmp_path, "cpu")
+    other = DeviceLock("cpu")  # the machine's lock folder (per test: XKD_LOCK_DIR)
     assert other.acquire(run_id="20250101-000000-other-abcd")
     other.path.write_text("")  # the holder has the lock but has not written its record yet
     with pytest.raises(DeviceBusyError, match="busy.*--wait"):
         acquire_device(tmp_path, "cpu", run_id="20250101-000000-mine-abcd")
     other.release()
+
+
+def test_the_device_lock_is_machine_wide_across_runs_folders(tmp_path, machine_lock_dir):
+    """Two runs folders, one device: the second run is refused, or queues with wait=True and
+    starts when the first releases the device."""
+    import threading
+
+    from xkd.runs import DeviceBusyError, acquire_device
+    from xkd.runs.lock import lock_dir
+
+    assert lock_dir() == machine_lock_dir
+    first = acquire_device(tmp_path / "alice-runs", "cpu", run_id="20250101-000000-a-aaaa")
+    with pytest.raises(DeviceBusyError, match="20250101-000000-a-aaaa"):
+        acquire_device(tmp_path / "bob-runs", "cpu", run_id="20250101-000000-b-bbbb")
+    queued: list[str] = []
+    threading.Timer(0.5, first.release).start()
+    second = acquire_device(
+        tmp_path / "bob-runs",
+        "cpu",
+        run_id="20250101-000000-b-bbbb",
+        wait=True,
+        on_queued=queued.append,
+        poll_s=0.05,
+    )
+    assert second.held and not first.held
+    assert queued and "20250101-000000-a-aaaa" in queued[0]
+    assert DeviceLock("cpu").holder()["run_id"] == "20250101-000000-b-bbbb"
+    second.release()
+
+
+def test_the_default_lock_folder_is_shared_by_the_machine(monkeypatch, tmp_path):
+    import stat
+    import tempfile
+
+    from xkd.runs.lock import LOCK_DIR_ENV, lock_dir
+
+    monkeypatch.delenv(LOCK_DIR_ENV)
+    assert lock_dir() == Path(tempfile.gettempdir()) / "xkd-device-locks"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    lock = DeviceLock("cuda:7")
+    assert lock.path.parent == tmp_path / "xkd-device-locks"
+    assert lock.acquire()
+    assert stat.S_IMODE(lock.path.parent.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(lock.path.stat().st_mode) == 0o666
+    lock.release()
+    assert DeviceLock("cuda:7").acquire()  # an existing file opens without O_CREAT

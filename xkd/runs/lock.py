@@ -4,6 +4,9 @@ The policy is the same for the CLI, the app's launcher and a notebook calling th
 device is busy while another process holds its lock file, or while another run in the same runs
 folder is queued or running on it (launched but not yet holding the lock). A busy device refuses
 a new run with :class:`DeviceBusyError`, or queues it with ``wait=True``.
+
+The lock files are per machine, not per runs folder (:func:`lock_dir`): two users' runs, or the
+app and a notebook with different runs folders, queue behind each other on the same device.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +28,24 @@ try:
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DeviceBusyError", "DeviceLock", "acquire_device", "busy_message", "device_name"]
+__all__ = [
+    "DeviceBusyError",
+    "DeviceLock",
+    "acquire_device",
+    "busy_message",
+    "device_name",
+    "lock_dir",
+]
+
+#: the environment variable that moves the machine's lock folder (tests give each test its own)
+LOCK_DIR_ENV = "XKD_LOCK_DIR"
+
+
+def lock_dir() -> Path:
+    """The machine's device-lock folder: ``$XKD_LOCK_DIR``, else ``<tmp>/xkd-device-locks``
+    (shared by every user of the machine: created world-writable with the sticky bit)."""
+    configured = os.environ.get(LOCK_DIR_ENV, "").strip()
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "xkd-device-locks"
 
 
 class DeviceBusyError(ConfigError):
@@ -62,7 +83,7 @@ def busy_message(
     (``exclude_run`` aside) is queued or running with the same device.
     """
     dev = device_name(device)
-    holder = DeviceLock(runs_dir, dev).holder()
+    holder = DeviceLock(dev).holder()
     if holder and holder.get("run_id") != exclude_run:
         return (
             f"device '{dev}' is busy with run {holder.get('run_id', '?')} "
@@ -100,7 +121,7 @@ def acquire_device(
     A busy device raises :class:`DeviceBusyError`, or with ``wait=True`` calls
     ``on_queued(message)`` once and polls until the device is free.
     """
-    lock = DeviceLock(runs_dir, device_name(device))
+    lock = DeviceLock(device_name(device))
     queued = False
     while True:
         reason = busy_message(runs_dir, device, exclude_run=run_id)
@@ -129,8 +150,38 @@ def _holder_message(runs_dir, device: str, lock: DeviceLock, *, run_id: str | No
     )
 
 
+def _shared_folder(path: Path) -> None:
+    """Create the lock folder so that every user of the machine can lock in it."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        path.chmod(0o1777)
+
+
+def _open_lock_file(path: Path) -> int:
+    """Open (or create, readable and writable by every user) the lock file. An existing file
+    is opened without ``O_CREAT``: Linux's ``protected_regular`` refuses ``O_CREAT`` on another
+    user's file in a shared sticky folder."""
+    _shared_folder(path.parent)
+    for _ in range(3):
+        try:
+            return os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue  # another process created it an instant ago
+        with contextlib.suppress(OSError):  # the umask may have taken bits away
+            os.fchmod(fd, 0o666)
+        return fd
+    return os.open(path, os.O_RDWR)
+
+
 class DeviceLock:
-    """An exclusive per-device lock file ``runs_dir/.locks/<device>.lock``.
+    """An exclusive per-device lock file ``<lock_dir>/<device>.lock`` (:func:`lock_dir` by
+    default: one per machine and device).
 
     ``acquire()`` is non-blocking and returns whether the lock was taken; the holder's pid,
     run id and time are written into the file, and ``holder()`` reads them (``None`` when
@@ -139,9 +190,10 @@ class DeviceLock:
     :class:`~xkd.errors.ConfigError` when busy).
     """
 
-    def __init__(self, runs_dir: str | os.PathLike, device: str) -> None:
+    def __init__(self, device: str, *, directory: str | os.PathLike | None = None) -> None:
         self.device = str(device)
-        self.path = Path(runs_dir) / ".locks" / f"{slugify(self.device.replace(':', '-'))}.lock"
+        folder = Path(directory) if directory is not None else lock_dir()
+        self.path = folder / f"{slugify(self.device.replace(':', '-'))}.lock"
         self._fd: int | None = None
 
     def __repr__(self) -> str:
@@ -158,8 +210,7 @@ class DeviceLock:
             return True
         if fcntl is None:  # pragma: no cover
             raise ConfigError("device locks need a POSIX system (fcntl)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock_file(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except (BlockingIOError, PermissionError):
