@@ -84,12 +84,32 @@ class DataConfig:
         "also distil on target-language train texts on their own (soft labels, no hard label)",
     )
     max_train_per_language: int | None = _f(None, "cap on training rows per language (None = all)")
+    parallel_corpus: str = _f(
+        "",
+        "a parallel corpus for parallel KD apart from the task data: a file with one column per "
+        "language, a folder of line-aligned <name>.<lang> files (tatoeba.<xx>-<yy>.<xx> too), "
+        "hf:<id>[:<config>], or task data with pair ids (its labels unused). Its held-out pairs "
+        "give retrieval@1. Empty: the task data's own pair ids",
+    )
+    max_pairs_per_language: int | None = _f(
+        None, "cap on the parallel corpus's training pairs per target language (None = all)"
+    )
 
     def validate(self) -> None:
         if not self.path:
             raise ConfigError("data.path is empty: use `demo`, a local file/folder or `hf:<id>`")
         if self.max_length < 8:
             raise ConfigError(f"data.max_length={self.max_length} is too small; use >= 8")
+        if self.parallel_corpus and not self.parallel:
+            raise ConfigError(
+                "data.parallel_corpus is set but data.parallel is false; set data.parallel: true "
+                "(or leave data.parallel_corpus empty)"
+            )
+        if self.max_pairs_per_language is not None and self.max_pairs_per_language < 1:
+            raise ConfigError(
+                f"data.max_pairs_per_language={self.max_pairs_per_language}: use a whole number "
+                ">= 1, or leave it empty for every pair"
+            )
         if self.source_language in self.target_languages:
             raise ConfigError(
                 f"data.target_languages contains the source language '{self.source_language}'"

@@ -107,7 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="report languages, labels, counts, parallel groups and problems",
         epilog=EPILOG,
     )
-    c.add_argument("path", help="demo, hf:<id>, a file or a folder")
+    c.add_argument("path", nargs="?", help="demo, hf:<id>, a file or a folder (the task data)")
+    c.add_argument(
+        "--parallel-corpus",
+        metavar="CORPUS",
+        help="also check a parallel corpus (data.parallel_corpus): languages, pairs, problems, "
+        "and pairs that contain a test text of the task data",
+    )
+    c.add_argument(
+        "--source-language",
+        default="en",
+        help="the corpus's source language (data.source_language; default: en)",
+    )
     c.add_argument(
         "--columns",
         nargs="*",

@@ -164,10 +164,37 @@ def cmd_data_check(args) -> int:
             f"--columns expects SCHEMA=FILE pairs (e.g. text=sentence), got {bad[0]!r}"
         )
     columns = dict(kv.split("=", 1) for kv in args.columns) if args.columns else None
-    report = check_data(args.path, columns=columns)
-    print(report.format())
+    if not args.path and not args.parallel_corpus:
+        raise ConfigError("xkd data check needs a PATH, a --parallel-corpus CORPUS, or both")
+    reports = []
+    test_texts: set[str] = set()
+    if args.path:
+        report = check_data(args.path, columns=columns)
+        reports.append(report)
+        print(report.format())
+        test_texts = _test_texts(args.path, columns) if args.parallel_corpus else set()
+    if args.parallel_corpus:
+        from xkd.data.parallel_check import check_parallel
+
+        corpus = check_parallel(
+            args.parallel_corpus, source_language=args.source_language, task_test_texts=test_texts
+        )
+        reports.append(corpus)
+        print(("\n" if args.path else "") + corpus.format())
     # errors (data that `xkd train` refuses) exit 2; warnings only with --strict
-    return 2 if report.errors or (args.strict and report.problems) else 0
+    errors = any(r.errors for r in reports)
+    return 2 if errors or (args.strict and any(r.problems for r in reports)) else 0
+
+
+def _test_texts(path: str, columns) -> set[str]:
+    from xkd.data import load_data
+    from xkd.errors import DataError
+
+    try:
+        frame = load_data(path, columns=columns).frame
+    except DataError:
+        return set()  # the task report above says why
+    return set(frame.loc[frame["split"] == "test", "text"])
 
 
 def cmd_app(args) -> int:

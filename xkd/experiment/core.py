@@ -2,7 +2,8 @@
 
 ``Experiment(config).run()`` trains a KD student (and a no-KD baseline) into a run folder:
 
-1. ``load_data``: the dataset, the target languages and the training rows;
+1. ``load_data``: the dataset, the target languages and the training rows (the parallel pairs
+   from ``data.parallel_corpus`` when set: :mod:`xkd.experiment.data`);
 2. ``load_teacher``: the teacher, checked against the data's labels (a teacher with its own
    head or classifier keeps it when the labels match in any order; ``model.teacher_head``);
 3. ``build_student``: the student, built and checked before any expensive work (a bad
@@ -187,18 +188,20 @@ class Experiment:
 
     # ---------------------------------------------------------------------------- steps
     def load_data(self) -> None:
-        from xkd.data import load_data
+        from xkd.experiment.data import load_run_data
         from xkd.models import StudentSpec
 
         cfg, s = self.cfg, self.state
         self.callbacks.on_phase("data", 1)
         s.student_spec = StudentSpec.parse(cfg.student)  # a bad spec fails before any loading
-        s.dataset = load_data(cfg.data.path, columns=cfg.data.columns or None)
+        s.dataset, pairs = load_run_data(cfg)
         try:
             s.targets = resolve_targets(cfg.data, s.dataset.languages())
             frame, labels = s.dataset.frame, s.dataset.labels
             s.source = source_examples(frame, cfg.data, labels, cfg.train.seed)
-            s.kd = kd_examples(frame, cfg.data, labels, s.targets, cfg.train.seed)
+            s.kd = kd_examples(
+                frame, cfg.data, labels, s.targets, cfg.train.seed, pairs_frame=pairs
+            )
         except DataError as e:  # dataset-wide problems: name the data source too
             if e.file is not None:
                 raise
@@ -319,7 +322,7 @@ class Experiment:
         s.teacher.save_pretrained(self.folder.teacher_dir, card=self._card("teacher"))
 
     def evaluate(self) -> dict:
-        from xkd.experiment.evaluation import evaluate_run, model_sizes
+        from xkd.experiment.evaluation import evaluate_run, model_sizes, write_cards
 
         cfg, s, folder = self.cfg, self.state, self.folder
         self.callbacks.on_phase("eval", 1)
@@ -331,23 +334,8 @@ class Experiment:
         result["teacher_info"] = s.teacher_info
         result["student_info"] = s.student_info
         result["train_examples"] = {"kd": len(s.kd), "source": len(s.source)}
-        self._write_cards(result)
+        write_cards(folder, cfg=cfg, state=s, result=result)
         return result
-
-    def _write_cards(self, result: dict) -> None:
-        """The saved models' cards again, now with the run's per-language results."""
-        from xkd.models.card import write_card
-
-        s, folder = self.state, self.folder
-        roles = [
-            ("teacher", s.teacher, folder.teacher_dir),
-            ("KD student", s.student, folder.student_dir),
-        ]
-        roles += [("no-KD baseline", s.baseline, folder.baseline_dir)] if s.baseline else []
-        for role, model, path in roles:
-            if path.is_dir():
-                card = model_card(self.cfg, targets=s.targets, role=role, eval_=result)
-                write_card(path, model, card, st_layout=(path / "modules.json").is_file())
 
     # -------------------------------------------------------------------------- helpers
     def _train(self, phase: str, model, recipe, examples, *, cache) -> None:

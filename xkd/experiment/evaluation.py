@@ -8,7 +8,7 @@ from xkd.config import RunConfig
 from xkd.errors import XKDError
 from xkd.runs.folder import RunFolder
 
-__all__ = ["evaluate_run", "model_sizes", "reevaluate_run"]
+__all__ = ["evaluate_run", "model_sizes", "reevaluate_run", "write_cards"]
 
 #: eval.json facts about how the run was trained, kept when it is evaluated again
 _TRAINING_FACTS = ("timings", "teacher_info", "student_info", "train_examples", "sizes")
@@ -54,10 +54,24 @@ def evaluate_run(
     return res.summary
 
 
+def write_cards(folder: RunFolder, *, cfg: RunConfig, state, result: dict) -> None:
+    """The saved models' cards again, now with the run's per-language results."""
+    from xkd.experiment.state import model_card
+    from xkd.models.card import write_card
+
+    roles = [("teacher", state.teacher, folder.teacher_dir)]
+    roles += [("KD student", state.student, folder.student_dir)]
+    roles += [("no-KD baseline", state.baseline, folder.baseline_dir)] if state.baseline else []
+    for role, model, path in roles:
+        if path.is_dir():
+            card = model_card(cfg, targets=state.targets, role=role, eval_=result)
+            write_card(path, model, card, st_layout=(path / "modules.json").is_file())
+
+
 def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
     """See :meth:`xkd.experiment.Experiment.reevaluate`."""
     from xkd.config import from_dict, load_yaml
-    from xkd.data import load_data
+    from xkd.experiment.data import load_run_data
     from xkd.experiment.state import ExperimentState
     from xkd.models import load_model
     from xkd.train.cache import TeacherCache
@@ -71,7 +85,7 @@ def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
             )
     cfg = from_dict(load_yaml(folder.config_path))
     s = ExperimentState()
-    s.dataset = load_data(cfg.data.path, columns=cfg.data.columns or None)
+    s.dataset, _ = load_run_data(cfg)
     s.targets = resolve_targets(cfg.data, s.dataset.languages())
     s.teacher = load_model(str(folder.teacher_dir))
     s.student = load_model(str(folder.student_dir))

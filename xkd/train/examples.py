@@ -108,16 +108,32 @@ def unlabeled_examples(
 
 
 def kd_examples(
-    frame: pd.DataFrame, cfg: DataConfig, labels: list[str], targets: list[str], seed: int = 0
+    frame: pd.DataFrame,
+    cfg: DataConfig,
+    labels: list[str],
+    targets: list[str],
+    seed: int = 0,
+    *,
+    pairs_frame: pd.DataFrame | None = None,
 ) -> Examples:
-    """All KD training rows of a recipe: source rows + parallel pairs + unlabelled targets."""
+    """All KD training rows of a recipe: source rows + parallel pairs + unlabelled targets.
+
+    The parallel pairs come from ``pairs_frame`` (a parallel corpus,
+    :mod:`xkd.data.parallel`) when given, else from the task data's own pair ids."""
     out = source_examples(frame, cfg, labels, seed)
     if cfg.parallel and targets:
-        pairs = parallel_examples(frame, cfg, targets, seed)
+        pairs = parallel_examples(frame if pairs_frame is None else pairs_frame, cfg, targets, seed)
+        if len(pairs) == 0 and pairs_frame is not None:
+            raise DataError(
+                f"data.parallel_corpus has no training pair between the source language "
+                f"'{cfg.source_language}' and the target languages ({', '.join(targets)})",
+                field="data.parallel_corpus",
+            )
         if len(pairs) == 0:
             raise DataError(
                 "data.parallel is true but no target-language training row shares a pair_id with "
-                f"the source language '{cfg.source_language}'; set data.parallel=false or add pair ids",
+                f"the source language '{cfg.source_language}'; set data.parallel=false, add pair "
+                "ids, or give a parallel corpus (data.parallel_corpus)",
                 field="pair_id",
             )
         out.extend(pairs)

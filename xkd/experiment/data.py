@@ -1,0 +1,33 @@
+"""The run's data: the task dataset and, when ``data.parallel_corpus`` is set, the parallel
+corpus the KD pairs come from. The corpus's held-out pairs join the task rows that evaluation
+reads (retrieval@1 per language), unless the corpus is the task data itself."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xkd.config import RunConfig
+from xkd.data import TextDataset, load_data
+
+__all__ = ["load_run_data"]
+
+
+def load_run_data(cfg: RunConfig) -> tuple[TextDataset, pd.DataFrame | None]:
+    """``(dataset, pairs_frame)``: ``pairs_frame`` is the corpus's rows, or None (the task's
+    own pair ids)."""
+    from xkd.data.parallel import load_parallel
+
+    data = cfg.data
+    dataset = load_data(data.path, columns=data.columns or None)
+    if not data.parallel_corpus:
+        return dataset, None
+    corpus = load_parallel(
+        data.parallel_corpus,
+        source_language=data.source_language,
+        max_pairs_per_language=data.max_pairs_per_language,
+    )
+    if data.parallel_corpus.strip() == str(data.path).strip():
+        return dataset, corpus.frame  # the task's rows are already there
+    held = corpus.frame[corpus.frame["split"] == "test"]
+    frame = pd.concat([dataset.frame, held[list(dataset.frame.columns)]], ignore_index=True)
+    return TextDataset(frame, dataset.labels, dataset.name), corpus.frame
