@@ -187,3 +187,90 @@ def test_run_distils_on_the_corpus(tmp_path, tiny_teacher_dir, capsys):
         args += ["--set", s]
     assert main(args) == 2
     assert "data.parallel_corpus" in capsys.readouterr().err
+
+
+def _tatoeba(folder, pairs):
+    folder.mkdir()
+    for lang in ("ita", "deu"):
+        (folder / f"tatoeba.{lang}-eng.{lang}").write_text("\n".join(pairs["it"]) + "\n")
+        (folder / f"tatoeba.{lang}-eng.eng").write_text("\n".join(pairs["en"]) + "\n")
+    return folder
+
+
+def _alignment_args(tmp_path, teacher, runs) -> list[str]:
+    corpus = _tatoeba(tmp_path / "tatoeba", _pairs())
+    sets = {
+        "teacher": str(teacher),
+        "student": "from-teacher:1",
+        "data.path": "",
+        "data.parallel_corpus": str(corpus),
+        "data.source_language": "eng",
+        "data.max_length": 16,
+        "distill.losses": "[{name: parallel_mse, weight: 1}]",
+        "distill.alpha": 0,
+        "train.epochs": 1,
+        "train.batch_size": 8,
+        "train.device": "cpu",
+    }
+    args = ["train", "--runs-dir", str(runs), "--quiet"]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    return args
+
+
+def test_alignment_only_run_opens_on_every_app_page(tmp_path, tiny_teacher_dir, monkeypatch):
+    from tests.test_app import PAGES, goto, new_app
+    from xkd.cli import main
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("XKD_RUNS_DIR", str(runs))
+    monkeypatch.delenv("XKD_APP_DEMO", raising=False)
+    assert main(_alignment_args(tmp_path, tiny_teacher_dir, runs)) == 0
+    at = new_app(align_pca=True)
+    for page in PAGES:
+        goto(at, page)  # no exception on any page
+
+
+def test_alignment_only_run_on_a_tatoeba_folder(tmp_path, tiny_teacher_dir, capsys):
+    """No task data: the student learns the teacher's embeddings from the pairs; eval reports
+    retrieval@1 and pair cosine per language; nothing predicts a label."""
+    from xkd.cli import main
+    from xkd.runs import RunFolder
+
+    corpus = _tatoeba(tmp_path / "tatoeba", _pairs())
+    runs = tmp_path / "runs"
+    sets = {
+        "teacher": str(tiny_teacher_dir),
+        "student": "from-teacher:1",
+        "data.path": "",
+        "data.parallel_corpus": str(corpus),
+        "data.source_language": "eng",
+        "data.max_length": 16,
+        "distill.losses": "[{name: parallel_mse, weight: 1}]",
+        "distill.alpha": 0,
+        "train.epochs": 1,
+        "train.batch_size": 8,
+        "train.device": "cpu",
+    }
+    args = ["train", "--runs-dir", str(runs), "--quiet"]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no no-KD baseline" in err and "R@1 student" in err
+    (run,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    eval_ = RunFolder(run).read_eval()
+    assert set(eval_["retrieval"]) == {"deu", "ita"}
+    loaded = load_parallel(str(corpus), source_language="eng")
+    for lang in ("deu", "ita"):
+        assert eval_["retrieval"][lang]["n_pairs"] == loaded.pairs(lang, "test")
+        assert 0.0 <= eval_["retrieval"][lang]["student"]["src_to_tgt"] <= 1.0
+        assert set(eval_["pair_cosine"][lang]) == {"teacher", "student"}
+    assert eval_["languages"] == {} and eval_["teacher_info"]["head"].startswith("none")
+    assert not (run / "baseline").exists()
+    # logits losses are refused up front, naming the setting
+    args[args.index("distill.losses=[{name: parallel_mse, weight: 1}]")] = (
+        "distill.losses=[{name: parallel_mse, weight: 1}, {name: kl, weight: 1}]"
+    )
+    assert main(args) == 2
+    assert "remove kl from distill.losses" in capsys.readouterr().err

@@ -65,7 +65,11 @@ def _auto_bool(value: Any, key: str) -> bool | None:
 
 @dataclass
 class DataConfig:
-    path: str = _f("demo", "`demo`, a local file/folder, or `hf:<dataset id>`")
+    path: str = _f(
+        "demo",
+        "`demo`, a local file/folder, or `hf:<dataset id>`; empty with data.parallel_corpus: an "
+        "alignment-only run (no labels; retrieval@1 per language)",
+    )
     source_language: str = _f("en", "language the teacher is trained/labelled in")
     target_languages: list[str] = _f(
         help="languages to transfer to (empty = every other language in the data)",
@@ -96,8 +100,11 @@ class DataConfig:
     )
 
     def validate(self) -> None:
-        if not self.path:
-            raise ConfigError("data.path is empty: use `demo`, a local file/folder or `hf:<id>`")
+        if not self.path and not self.parallel_corpus:
+            raise ConfigError(
+                "data.path is empty: use `demo`, a local file/folder or `hf:<id>` (empty only "
+                "for an alignment-only run on data.parallel_corpus)"
+            )
         if self.max_length < 8:
             raise ConfigError(f"data.max_length={self.max_length} is too small; use >= 8")
         if self.parallel_corpus and not self.parallel:

@@ -12,7 +12,7 @@
   ``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``); offline it runs with ``minilm``.
 - ``transfer``: the field's cross-lingual recipe with a parallel corpus apart from the task
   (``data.parallel_corpus``): the teacher is fine-tuned on the source language's labels (top 2
-  blocks and a head), the student is distilled on the corpus's pairs (MSE on sentence
+  blocks and a head, 8 epochs), the student is distilled on the corpus's pairs (MSE on sentence
   embeddings + KL on the source side), and every target language of the task is evaluated
   zero-shot beside the no-KD baseline. Offline it uses the demo: its labelled rows as the task,
   its translation pairs as the corpus; point ``data.parallel_corpus`` at OPUS/TED2020/Tatoeba
@@ -73,7 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "parallel": True,
             "max_length": 64,
         },
-        "model": {"extend_vocab": "auto", "teacher_freeze": "top:2"},
+        "model": {"extend_vocab": "auto", "teacher_freeze": "top:2", "teacher_epochs": 8},
         "distill": {
             "temperature": 3.0,
             "alpha": 0.0,
@@ -82,7 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 {"name": "kl", "weight": 1.0},
             ],
         },
-        "train": {"epochs": 5, "batch_size": 32, "lr": 1e-4, "warmup_ratio": 0.1},
+        "train": {"epochs": 5, "batch_size": 32, "lr": 2e-4, "warmup_ratio": 0.1},
     },
     "soft-labels": {
         "name": "soft-labels",

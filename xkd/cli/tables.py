@@ -17,6 +17,9 @@ def print_summary(result: dict) -> None:
     from xkd.runs.schema import read_headline
 
     langs = result.get("languages", {})
+    if not langs:  # an alignment-only run: no labels, retrieval only
+        _print_retrieval(result)
+        return
     print(
         f"{'language':<10}{'n':>6}{'prior':>8}{'teacher':>9}{'KD student':>12}{'no-KD baseline':>16}",
         file=sys.stderr,
@@ -36,6 +39,27 @@ def print_summary(result: dict) -> None:
         print(
             f"KD gain (mean target accuracy, KD student - no-KD baseline): "
             f"{_pct(head.kd_gain, signed=True)} points",
+            file=sys.stderr,
+        )
+
+
+def _print_retrieval(result: dict) -> None:
+    """Retrieval@1 (source -> translation) and pair cosine per language."""
+    retrieval, cosine = result.get("retrieval") or {}, result.get("pair_cosine") or {}
+    print(
+        f"{'language':<10}{'pairs':>7}{'R@1 teacher':>13}{'R@1 student':>13}{'cos student':>13}",
+        file=sys.stderr,
+    )
+    for lang, r in retrieval.items():
+
+        def r1(model, r=r):
+            value = (r.get(model) or {}).get("src_to_tgt")
+            return f"{value:.3f}" if value is not None else "-"
+
+        cos = (cosine.get(lang) or {}).get("student")
+        print(
+            f"{lang:<10}{r.get('n_pairs', 0):>7}{r1('teacher'):>13}{r1('student'):>13}"
+            f"{(f'{cos:.3f}' if cos is not None else '-'):>13}",
             file=sys.stderr,
         )
 

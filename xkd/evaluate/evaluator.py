@@ -27,11 +27,14 @@ class EvalResult:
 
 def model_outputs(
     model, texts: list[str], max_length: int, batch_size: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray]:
     """(logits, sentence embeddings) of ``model`` on ``texts`` (:meth:`XKDModel.infer`, then
-    :meth:`XKDModel.sentence_embedding`), in input order."""
-    result = model.infer(texts, max_length=max_length, batch_size=batch_size)
-    return result.logits.numpy(), model.sentence_embedding(result.pooled).numpy()
+    :meth:`XKDModel.sentence_embedding`), in input order; logits None for a model without a
+    head (an alignment-only run)."""
+    outputs = ("logits", "pooled") if model.has_head else ("pooled",)
+    result = model.infer(texts, max_length=max_length, batch_size=batch_size, outputs=outputs)
+    logits = result.logits.numpy() if result.logits is not None else None
+    return logits, model.sentence_embedding(result.pooled).numpy()
 
 
 def throughput(
@@ -141,7 +144,8 @@ def evaluate(
     if t_logits is not None:
         preds["teacher_logits"] = list(t_logits.astype(np.float32))
     for name, (lg, _) in outs.items():
-        preds[f"{name}_logits"] = list(lg.astype(np.float32))
+        if lg is not None:
+            preds[f"{name}_logits"] = list(lg.astype(np.float32))
     return EvalResult(summary, pd.concat(emb_frames, ignore_index=True), preds)
 
 

@@ -43,6 +43,7 @@ from xkd.config import RunConfig
 from xkd.errors import DataError, ResourceError, XKDError
 from xkd.experiment import student as student_steps
 from xkd.experiment import teacher as teacher_steps
+from xkd.experiment.alignment import check_recipe as check_alignment_recipe
 from xkd.experiment.progress import (
     RunStopped,
     RunWriter,
@@ -226,7 +227,7 @@ class Experiment:
 
     def fine_tune_teacher(self) -> None:
         s = self.state
-        if s.teacher.has_head or self.cfg.model.teacher_freeze == "head":
+        if s.teacher.has_head or self.cfg.model.teacher_freeze == "head" or not s.dataset.labels:
             return
         teacher_steps.fine_tune_teacher(
             s.teacher, s.source, labels=s.dataset.labels, cfg=self.cfg, callbacks=self.callbacks
@@ -260,6 +261,8 @@ class Experiment:
 
         s = self.state
         n = len(s.dataset.labels)
+        if not n:
+            check_alignment_recipe(self.cfg)
         s.recipe = build_recipe(
             self.cfg.distill, student_dims=s.student.dims(n), teacher_dims=s.teacher.dims(n)
         )
@@ -292,7 +295,7 @@ class Experiment:
 
     def fit_teacher_head(self) -> None:
         cfg, s = self.cfg, self.state
-        if not s.teacher.has_head:
+        if not s.teacher.has_head and s.dataset.labels:
             s.teacher_info |= teacher_steps.fit_teacher_head(
                 s.teacher,
                 s.cache,
@@ -303,7 +306,9 @@ class Experiment:
             )
         if s.student_spec.from_teacher:
             s.student_info |= teacher_steps.copy_head_to_student(s.teacher, s.student)
-        s.baseline_init = copy.deepcopy(s.student) if cfg.baseline else None
+        s.baseline_init = copy.deepcopy(s.student) if cfg.baseline and s.dataset.labels else None
+        if cfg.baseline and not s.dataset.labels:
+            self.note("no labels (an alignment-only run): no no-KD baseline is trained")
 
     def train_baseline(self) -> None:
         from xkd.losses import Recipe

@@ -1,6 +1,7 @@
 """The run's data: the task dataset and, when ``data.parallel_corpus`` is set, the parallel
 corpus the KD pairs come from. The corpus's held-out pairs join the task rows that evaluation
-reads (retrieval@1 per language), unless the corpus is the task data itself."""
+reads (retrieval@1 per language), unless the corpus is the task data itself. Without task data
+(``data.path`` empty) the corpus is the dataset, with no labels: an alignment-only run."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ def load_run_data(cfg: RunConfig) -> tuple[TextDataset, pd.DataFrame | None]:
     """``(dataset, pairs_frame)``: ``pairs_frame`` is the corpus's rows, or None (the task's
     own pair ids)."""
     from xkd.data.parallel import load_parallel
+    from xkd.data.schema import COLUMNS
 
     data = cfg.data
-    dataset = load_data(data.path, columns=data.columns or None)
     if not data.parallel_corpus:
-        return dataset, None
+        return load_data(data.path, columns=data.columns or None), None
     corpus = load_parallel(
         data.parallel_corpus,
         source_language=data.source_language,
         max_pairs_per_language=data.max_pairs_per_language,
     )
+    if not str(data.path).strip():  # alignment-only: the corpus is all the data there is
+        return TextDataset(corpus.frame[list(COLUMNS)], [], corpus.name), corpus.frame
+    dataset = load_data(data.path, columns=data.columns or None)
     if data.parallel_corpus.strip() == str(data.path).strip():
         return dataset, corpus.frame  # the task's rows are already there
     held = corpus.frame[corpus.frame["split"] == "test"]

@@ -34,7 +34,7 @@ def build_student(cfg: RunConfig, s: ExperimentState) -> list[str]:
     )
     s.student_info |= info
     notes += [note] if note else []
-    if cfg.model.student_head == "native":
+    if cfg.model.student_head == "native" and s.dataset.labels:
         use_native_head(s.student, s.dataset.labels, seed=cfg.train.seed)
         s.student_info["head"] = f"native ({type(s.student.classifier.model).__name__}, new)"
     return notes

@@ -33,6 +33,10 @@ def check_teacher_labels(teacher, *, name: str, labels: list[str], setting: str 
     Returns the ``teacher_info`` facts (``head``, ``head_labels`` when it was reordered or
     discarded).
     """
+    if not labels:  # an alignment-only run: nothing to predict
+        if teacher.has_head:
+            teacher.set_labels(None)
+        return {"head": "none (no labels: alignment-only run)"}
     if not teacher.has_head:
         return {}
     own, labels = list(teacher.labels), list(labels)

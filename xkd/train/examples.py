@@ -55,10 +55,18 @@ def label_index(labels: list[str]) -> dict[str, int]:
 def source_examples(
     frame: pd.DataFrame, cfg: DataConfig, labels: list[str], seed: int = 0
 ) -> Examples:
-    """Labelled source-language training rows (the no-KD baseline trains on these alone)."""
+    """Labelled source-language training rows (the no-KD baseline trains on these alone).
+
+    Data without any label (an alignment-only run) gives its source-language training texts,
+    unlabelled: the student learns the teacher's embeddings of them."""
     index = label_index(labels)
     rows = frame[(frame["language"] == cfg.source_language) & (frame["split"] == "train")]
     rows = _cap(rows, cfg.max_train_per_language, seed)
+    if not labels:
+        texts = rows["text"].drop_duplicates().tolist()
+        return Examples(
+            texts, list(texts), [NO_LABEL] * len(texts), [cfg.source_language] * len(texts)
+        )
     rows = rows[rows["label"].notna()]
     if rows.empty:
         raise DataError(
