@@ -161,7 +161,7 @@ def test_run_distils_on_the_corpus(tmp_path, tiny_teacher_dir, capsys):
     task = tmp_path / "task.csv"
     frame.assign(pair_id=None).to_csv(task, index=False)  # the task data has no pairs at all
     corpus = tmp_path / "pairs.tsv"
-    _pairs(frame[frame["split"] == "train"]).to_csv(corpus, sep="\t", index=False)
+    _pairs(make_parallel_frame(n_per_label=40, seed=1)).to_csv(corpus, sep="\t", index=False)
     runs = tmp_path / "runs"
     sets = tiny_overrides(
         tiny_teacher_dir,
@@ -175,6 +175,7 @@ def test_run_distils_on_the_corpus(tmp_path, tiny_teacher_dir, capsys):
     (run,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
     eval_ = RunFolder(run).read_eval()
     loaded = load_parallel(str(corpus), source_language="en")
+    assert loaded.pairs("it", "test") > 0
     n_src = int(((frame["language"] == "en") & (frame["split"] == "train")).sum())
     assert eval_["train_examples"]["kd"] == n_src + loaded.pairs("it", "train")
     assert eval_["retrieval"]["it"]["n_pairs"] == loaded.pairs("it", "test")  # held-out pairs
@@ -274,3 +275,35 @@ def test_alignment_only_run_on_a_tatoeba_folder(tmp_path, tiny_teacher_dir, caps
     )
     assert main(args) == 2
     assert "remove kl from distill.losses" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["tsv", "parquet", "jsonl", "aligned"])
+def test_batches_of_any_size_keep_the_same_rows(tmp_path, monkeypatch, form):
+    """Reading in batches (as for corpora larger than memory) keeps exactly the rows a single
+    read keeps, with and without max_pairs_per_language."""
+    from xkd.data import parallel
+
+    pairs = _pairs(make_parallel_frame(n_per_label=40, seed=2))
+    if form == "aligned":
+        path = tmp_path / "moses"
+        path.mkdir()
+        (path / "c.en").write_text("\n".join(pairs["en"]) + "\n")
+        (path / "c.it").write_text("\n".join(pairs["it"]) + "\n")
+    elif form == "jsonl":
+        path = tmp_path / "c.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in pairs.to_dict("records")))
+    else:
+        path = tmp_path / f"c.{form}"
+        pairs.to_csv(path, sep="\t", index=False) if form == "tsv" else pairs.to_parquet(path)
+
+    def rows(corpus):
+        return set(map(tuple, corpus.frame[["pair_id", "language", "text", "split"]].values))
+
+    for cap in (None, 7):
+        whole = load_parallel(str(path), source_language="en", max_pairs_per_language=cap)
+        monkeypatch.setattr(parallel, "BATCH_ROWS", 9)
+        batched = load_parallel(str(path), source_language="en", max_pairs_per_language=cap)
+        monkeypatch.setattr(parallel, "BATCH_ROWS", 50_000)
+        assert rows(batched) == rows(whole) and len(rows(whole)) > 0
+        if cap:
+            assert whole.pairs("it", "train") == cap

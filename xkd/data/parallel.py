@@ -28,15 +28,17 @@ every machine (the lowest hashes).
 from __future__ import annotations
 
 import csv
-import hashlib
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from xkd.data import files
+from xkd.data.sampling import Selector
 from xkd.errors import DataError
 
 __all__ = ["PARALLEL_FORMS", "ParallelCorpus", "is_language_code", "load_parallel"]
@@ -48,7 +50,6 @@ PARALLEL_FORMS = (
 )
 _LANG = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
 _NOT_LANGUAGES = {"id", "idx", "src", "tgt", "set", "row", "url", "lang"}
-TEST_SHARE = 10  # percent of the groups of a raw corpus held out as test
 
 
 def is_language_code(name: str) -> bool:
@@ -76,22 +77,33 @@ class ParallelCorpus:
         return int(rows["pair_id"].nunique())
 
 
-def _bucket(key: str) -> int:
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
-
-
 # -- reading -----------------------------------------------------------------------------------
-def _read_table(path: Path) -> pd.DataFrame:
+BATCH_ROWS = 50_000  # rows (or aligned lines) read at a time: memory does not grow with the file
+
+
+def _table_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``BATCH_ROWS`` at a time (nothing is read whole)."""
     kind = files.file_format(path)
-    files.check_size(path)
     try:
         if kind == "parquet":
-            return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                yield batch.to_pandas()
+            return
         if kind == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            yield from pd.read_json(path, lines=True, dtype=False, chunksize=BATCH_ROWS)
+            return
         sep = "\t" if kind == "tsv" else ","
         quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, quoting=quoting)
+        yield from pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            quoting=quoting,
+            chunksize=BATCH_ROWS,
+        )
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise DataError(f"cannot be read as {kind.upper()}: {e}", file=str(path)) from None
 
@@ -108,12 +120,16 @@ def _long(groups: list[str], langs: list[str], texts: list, where: list[tuple[st
     )
 
 
-def _from_table(table: pd.DataFrame, file: str, source_language: str) -> pd.DataFrame | None:
-    """Long rows of a parallel table, or None when it is not one (e.g. task data)."""
+def _from_table(
+    table: pd.DataFrame, file: str, source_language: str, offset: int = 0
+) -> pd.DataFrame | None:
+    """Long rows of a parallel table (its rows from ``offset`` on), or None when it is not one
+    (e.g. task data)."""
     cols = [str(c) for c in table.columns]
     ids = next((c for c in ("pair_id", "id") if c in cols), None)
-    group = [str(v) for v in table[ids]] if ids else [str(i + 1) for i in range(len(table))]
-    rows = [i + 2 for i in range(len(table))]  # the header is line 1
+    n = range(offset, offset + len(table))
+    group = [str(v) for v in table[ids]] if ids else [str(i + 1) for i in n]
+    rows = [i + 2 for i in n]  # the header is line 1
     out_g, out_l, out_t, where = [], [], [], []
 
     def add(g: str, lang: str, text, row: int) -> None:
@@ -168,36 +184,56 @@ def _aligned_files(folder: Path) -> dict[str, list[Path]]:
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
-def _from_aligned(folder: Path) -> pd.DataFrame:
+def _open_lines(path: Path):
+    try:
+        return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+    except OSError as e:
+        raise DataError(f"cannot be read: {e}", file=str(path)) from None
+
+
+def _aligned_chunks(folder: Path) -> Iterator[pd.DataFrame]:
+    """Long rows of the folder's line-aligned files, ``BATCH_ROWS`` lines of each at a time."""
     groups = _aligned_files(folder)
     if not groups:
         raise DataError(f"has no parallel corpus: expected {PARALLEL_FORMS}", file=str(folder))
-    frames = []
     for name, paths in groups.items():
-        lines = {p: files.read_text(p, "text").split("\n") for p in paths}
-        for ls in lines.values():
-            if ls and ls[-1] == "":
-                ls.pop()
-        counts = {p: len(ls) for p, ls in lines.items()}
-        if len(set(counts.values())) > 1:
-            shown = ", ".join(f"{p.name}: {n}" for p, n in counts.items())
-            raise DataError(
-                f"line-aligned files of '{name}' have different line counts ({shown}); each "
-                "line must be the translation of the same line in the other files",
-                file=str(paths[0]),
-            )
-        for p, ls in lines.items():
-            lang = p.name.rsplit(".", 1)[1]
-            n = len(ls)
-            frames.append(
-                _long(
-                    [f"{name}:{i + 1}" for i in range(n)],
-                    [lang] * n,
-                    [x.rstrip("\r") for x in ls],
-                    [(str(p), i + 1) for i in range(n)],
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+        handles = [_open_lines(p) for p in paths]
+        langs = [p.name.rsplit(".", 1)[1] for p in paths]
+        try:
+            start = 0
+            while True:
+                try:
+                    chunks = [list(itertools.islice(h, BATCH_ROWS)) for h in handles]
+                except UnicodeDecodeError as e:
+                    raise DataError(
+                        f"is not UTF-8 text ({e.reason}); save it as UTF-8", file=str(paths[0])
+                    ) from None
+                lengths = {len(c) for c in chunks}
+                if len(lengths) > 1:
+                    shown = ", ".join(
+                        f"{p.name}: {'ends at line ' + str(start + len(c)) if len(c) < max(lengths) else 'goes on'}"
+                        for p, c in zip(paths, chunks, strict=True)
+                    )
+                    raise DataError(
+                        f"line-aligned files of '{name}' have different line counts ({shown}); "
+                        "each line must be the translation of the same line in the other files",
+                        file=str(paths[0]),
+                    )
+                n = lengths.pop()
+                if n == 0:
+                    break
+                ids = [f"{name}:{start + i + 1}" for i in range(n)]
+                for p, lang, chunk in zip(paths, langs, chunks, strict=True):
+                    yield _long(
+                        ids,
+                        [lang] * n,
+                        [line.rstrip("\r\n") for line in chunk],
+                        [(str(p), start + i + 1) for i in range(n)],
+                    )
+                start += n
+        finally:
+            for h in handles:
+                h.close()
 
 
 def _from_hub(spec: str, source_language: str) -> pd.DataFrame:
@@ -229,45 +265,59 @@ def _from_task(spec: str) -> pd.DataFrame:
     return rows[keep].reset_index(drop=True)
 
 
-def _read(spec: str, source_language: str) -> tuple[pd.DataFrame, str]:
+def _table_batches(path: Path, source_language: str) -> Iterator[pd.DataFrame] | None:
+    """Long-row batches of a parallel table, or None when the file is task data."""
+    chunks = _table_chunks(path)
+    first = next(chunks, None)
+    if first is None:
+        raise DataError("is empty: no rows", file=str(path))
+    head = _from_table(first, str(path), source_language)
+    if head is None:
+        return None
+
+    def batches() -> Iterator[pd.DataFrame]:
+        yield head
+        offset = len(first)
+        for chunk in chunks:
+            yield _from_table(chunk, str(path), source_language, offset)
+            offset += len(chunk)
+
+    return batches()
+
+
+def _read(spec: str, source_language: str) -> tuple[Iterator[pd.DataFrame], str]:
+    """Batches of long rows (``pair_id``, ``language``, ``text``, ``_file``, ``_row``, and
+    ``split`` for task-data sources) and the form they were read as."""
     if spec.lower() == "demo":
-        return _from_task(spec), "the demo's translation pairs"
+        return iter([_from_task(spec)]), "the demo's translation pairs"
     if spec.lower().startswith("hf:"):
-        return _from_hub(spec[3:].strip(), source_language), "Hugging Face dataset"
+        return iter([_from_hub(spec[3:].strip(), source_language)]), "Hugging Face dataset"
     path = Path(os.path.expanduser(spec))
     if path.is_file():
-        if files.file_format(path) is None:
+        kind = files.file_format(path)
+        if kind is None:
             raise DataError(f"is not a parallel corpus: expected {PARALLEL_FORMS}", file=spec)
-        long = _from_table(_read_table(path), str(path), source_language)
-        if long is not None:
-            return long, f"{files.file_format(path).upper()} file, one column per language"
-        return _from_task(spec), "task data file (its pair ids)"
+        batches = _table_batches(path, source_language)
+        if batches is not None:
+            return batches, f"{kind.upper()} file, one column per language"
+        return iter([_from_task(spec)]), "task data file (its pair ids)"
     if path.is_dir():
         if _aligned_files(path):
-            return _from_aligned(path), "line-aligned files"
-        return _from_task(spec), "task data folder (its pair ids)"
+            return _aligned_chunks(path), "line-aligned files"
+        return iter([_from_task(spec)]), "task data folder (its pair ids)"
     raise DataError(f"no such file or folder; a parallel corpus is {PARALLEL_FORMS}", file=spec)
 
 
-# -- splitting and bounding ----------------------------------------------------------------------
-def _split(frame: pd.DataFrame, test_pairs: int) -> pd.Series:
-    groups = pd.Series(frame["pair_id"].unique())
-    buckets = groups.map(_bucket)
-    held = groups[(buckets % 100) < TEST_SHARE]
-    held = held.loc[buckets[held.index].sort_values().index[:test_pairs]]
-    return frame["pair_id"].isin(set(held)).map({True: "test", False: "train"})
-
-
-def _bound(frame: pd.DataFrame, source_language: str, cap: int | None) -> pd.DataFrame:
-    """At most ``cap`` training groups per target language (the lowest hashes)."""
-    if not cap:
-        return frame
-    train = frame[(frame["split"] == "train") & (frame["language"] != source_language)]
-    keep: set[str] = set()
-    for _, rows in train.groupby("language"):
-        ids = pd.Series(rows["pair_id"].unique())
-        keep |= set(ids.loc[ids.map(_bucket).sort_values().index[:cap]])
-    return frame[(frame["split"] != "train") | frame["pair_id"].isin(keep)]
+def _clean(batch: pd.DataFrame, empty: list[tuple[str, int]]) -> pd.DataFrame:
+    """Texts as stripped strings; empty ones left out (and recorded in ``empty``)."""
+    batch = batch.copy()
+    batch["text"] = batch["text"].map(lambda t: "" if t is None or t != t else str(t).strip())
+    blank = batch[batch["text"] == ""]
+    if len(blank) and len(empty) < 10_000:
+        empty += [(str(f), int(r)) for f, r in zip(blank.get("_file", []), blank.get("_row", []))]
+    batch = batch[batch["text"] != ""]
+    batch["pair_id"] = "pc:" + batch["pair_id"].astype(str)
+    return batch
 
 
 def load_parallel(
@@ -279,22 +329,18 @@ def load_parallel(
 ) -> ParallelCorpus:
     """Read the corpus ``spec`` (see the module docstring) into a :class:`ParallelCorpus`.
 
-    Refused with a :class:`DataError` naming the file: unreadable files, line-aligned files of
-    different lengths, a corpus without the source language.
+    Files and line-aligned folders are read in batches, so a corpus larger than memory trains
+    with a bounded ``max_pairs_per_language``. Refused with a :class:`DataError` naming the
+    file: unreadable files, line-aligned files of different lengths, a corpus without the
+    source language.
     """
     spec = str(spec).strip()
-    frame, kind = _read(spec, source_language)
-    frame = frame.copy()
-    frame["text"] = frame["text"].map(lambda t: "" if t is None or t != t else str(t).strip())
-    blank = frame[frame["text"] == ""]
-    empty = [(str(f), int(r)) for f, r in zip(blank.get("_file", []), blank.get("_row", []))]
-    frame = frame[frame["text"] != ""]
-    if "split" not in frame:
-        frame["split"] = _split(frame, test_pairs)
-    frame["pair_id"] = "pc:" + frame["pair_id"].astype(str)
-    frame = frame.drop_duplicates(["pair_id", "language"])
-    frame["label"] = None
-    languages = sorted(frame["language"].unique())
+    batches, kind = _read(spec, source_language)
+    selector = Selector(source_language, max_pairs_per_language, test_pairs)
+    empty: list[tuple[str, int]] = []
+    for batch in batches:
+        selector.add(_clean(batch, empty))
+    languages = sorted(selector.languages)
     if source_language not in languages:
         raise DataError(
             f"has no '{source_language}' side (data.source_language); its languages: "
@@ -302,5 +348,6 @@ def load_parallel(
             file=spec,
             field="data.parallel_corpus",
         )
-    frame = _bound(frame, source_language, max_pairs_per_language)
+    frame = selector.frame().drop_duplicates(["pair_id", "language"])
+    frame["label"] = None
     return ParallelCorpus(frame.reset_index(drop=True), name=spec, kind=kind, empty=empty)
