@@ -20,7 +20,16 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR, Context, Figure, errored, machine, write_results
 
 #: benchmark modules in running order (in-process ones first, subprocesses last).
-ORDER = ("kd_step", "inference", "projection", "vs_st", "vs_textbrewer", "demo", "sib200")
+ORDER = (
+    "kd_step",
+    "inference",
+    "projection",
+    "vs_st",
+    "vs_textbrewer",
+    "demo",
+    "corpus",
+    "sib200",
+)
 #: module -> its figure names (each module's ``FIGURES``; importing a module is cheap).
 BENCHMARKS: dict[str, tuple[str, ...]] = {
     m: tuple(importlib.import_module(f"benchmarks.{m}").FIGURES) for m in ORDER
