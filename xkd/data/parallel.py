@@ -167,9 +167,10 @@ def _from_table(
     langs = [c for c in cols if is_language_code(c) and c != ids]
     if len(langs) < 2 or "text" in cols:
         return None
-    for lang in langs:
+    for lang in langs:  # an empty cell: the group has no text in that language
         for g, row, text in zip(group, rows, table[lang], strict=True):
-            add(g, lang, text, row)
+            if text is not None and text == text and str(text).strip():
+                add(g, lang, text, row)
     return _long(out_g, out_l, out_t, where)
 
 
