@@ -150,7 +150,7 @@ def no_exception_box(pg, where: str) -> None:
 
 def pick(pg, label: str, value: str) -> None:
     """Choose (or type, for selectboxes that accept new options) ``value`` in a selectbox."""
-    box = pg.get_by_role("combobox", name=label)
+    box = pg.get_by_role("combobox", name=label, exact=True)
     box.click()
     box.fill(value)
     pg.keyboard.press("Enter")
