@@ -239,24 +239,9 @@ def test_alignment_only_run_on_a_tatoeba_folder(tmp_path, tiny_teacher_dir, caps
     from xkd.cli import main
     from xkd.runs import RunFolder
 
-    corpus = _tatoeba(tmp_path / "tatoeba", _pairs())
     runs = tmp_path / "runs"
-    sets = {
-        "teacher": str(tiny_teacher_dir),
-        "student": "from-teacher:1",
-        "data.path": "",
-        "data.parallel_corpus": str(corpus),
-        "data.source_language": "eng",
-        "data.max_length": 16,
-        "distill.losses": "[{name: parallel_mse, weight: 1}]",
-        "distill.alpha": 0,
-        "train.epochs": 1,
-        "train.batch_size": 8,
-        "train.device": "cpu",
-    }
-    args = ["train", "--runs-dir", str(runs), "--quiet"]
-    for k, v in sets.items():
-        args += ["--set", f"{k}={v}"]
+    args = _alignment_args(tmp_path, tiny_teacher_dir, runs)
+    corpus = tmp_path / "tatoeba"
     assert main(args) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
     assert "no no-KD baseline" in err and "R@1 student" in err

@@ -25,6 +25,13 @@ from typing import Any
 
 from xkd.errors import ConfigError
 
+#: the demo's recipe: MSE on sentence embeddings of the pairs (x10) + KL on the source side
+PARALLEL_KD: dict[str, Any] = {
+    "temperature": 3.0,
+    "alpha": 0.0,
+    "losses": [{"name": "parallel_mse", "weight": 10.0}, {"name": "kl", "weight": 1.0}],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "name": "demo",
@@ -32,14 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "student": "from-teacher:3",
         "data": {"path": "demo", "source_language": "en", "parallel": True, "max_length": 64},
         "model": {"extend_vocab": "auto"},  # its MiniLM student is WordPiece: extended
-        "distill": {
-            "temperature": 3.0,
-            "alpha": 0.0,
-            "losses": [
-                {"name": "parallel_mse", "weight": 10.0},
-                {"name": "kl", "weight": 1.0},
-            ],
-        },
+        "distill": PARALLEL_KD,
         "train": {"epochs": 5, "batch_size": 32, "lr": 1e-4, "warmup_ratio": 0.1},
     },
     "compress": {
@@ -74,14 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "max_length": 64,
         },
         "model": {"extend_vocab": "auto", "teacher_freeze": "top:2", "teacher_epochs": 8},
-        "distill": {
-            "temperature": 3.0,
-            "alpha": 0.0,
-            "losses": [
-                {"name": "parallel_mse", "weight": 10.0},
-                {"name": "kl", "weight": 1.0},
-            ],
-        },
+        "distill": PARALLEL_KD,
         "train": {"epochs": 5, "batch_size": 32, "lr": 2e-4, "warmup_ratio": 0.1},
     },
     "soft-labels": {
