@@ -27,6 +27,7 @@ ORDER = (
     "vs_st",
     "vs_textbrewer",
     "demo",
+    "processes",
     "corpus",
     "sib200",
 )

@@ -82,10 +82,13 @@ def estimate(cfg: RunConfig, data_path: str, dataset) -> None:
         for note in est.notes:
             est_col.caption(note)
     with cmd_col:
-        cmds = CMD.commands(cfg)
+        n = CMD.process_count()
+        cmds = CMD.commands(cfg, processes=n)
         st.markdown("Equivalent command")
         st.code(CMD.pretty_command(cmds["xkd"]), language="bash")
-        st.markdown("With accelerate (multi-GPU / mixed precision)")
+        st.markdown(f"In {n} processes (one per GPU, or CPU processes), with torchrun")
+        st.code(CMD.pretty_command(cmds["torchrun"]), language="bash")
+        st.markdown(f"Or with accelerate ({n} processes)")
         st.code(CMD.pretty_command(cmds["accelerate"]), language="bash")
         with st.expander("config.yaml"):
             st.code(cfg.to_yaml(), language="yaml")

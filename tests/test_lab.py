@@ -511,7 +511,11 @@ def test_commands_round_trip_through_the_cli():
         train={"epochs": 1, "lr": 3e-4},
     )
     cmds = CMD.commands(cfg)
-    assert cmds["accelerate"].startswith("accelerate launch -m xkd.cli train --preset demo")
+    assert cmds["accelerate"].startswith(
+        "accelerate launch --multi_gpu --num_processes 2 -m xkd.cli train --preset demo"
+    )
+    assert cmds["torchrun"].startswith("torchrun --nproc_per_node 2 -m xkd.cli train --preset")
+    assert cmds["torchrun"].endswith(cmds["xkd"].removeprefix("xkd "))
     argv = shlex.split(cmds["xkd"])
     assert argv[:4] == ["xkd", "train", "--preset", "demo"]
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]

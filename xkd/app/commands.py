@@ -1,5 +1,6 @@
 """The command lines equivalent to a config: ``xkd train --preset <base> --set key=value ...``
-and the same through ``accelerate launch`` (the Lab shows them before launch)."""
+and the same in several processes through ``torchrun`` and ``accelerate launch`` (the Lab shows
+them before launch)."""
 
 from __future__ import annotations
 
@@ -49,18 +50,22 @@ def set_arguments(cfg: RunConfig, base: str = "demo") -> list[str]:
     return out
 
 
-def commands(cfg: RunConfig, base: str = "demo") -> dict[str, str]:
-    """Equivalent command lines: ``xkd train --preset <base> --set ...`` and the same through
-    ``accelerate launch -m xkd.cli`` (for multi-GPU or mixed precision set up by accelerate).
+def commands(cfg: RunConfig, base: str = "demo", *, processes: int = 2) -> dict[str, str]:
+    """Equivalent command lines: ``xkd train --preset <base> --set ...``, and the same run in
+    ``processes`` processes through ``torchrun`` (CPU or GPUs) and through ``accelerate
+    launch`` (GPUs; on a machine without one it runs CPU processes too). The test suite runs
+    all three (``tests/test_processes.py``).
     """
     sets = set_arguments(cfg, base)
     args = ["train", "--preset", base]
     for s in sets:
         args += ["--set", s]
     quoted = " ".join(shlex.quote(a) for a in args)
+    n = int(processes)
     return {
         "xkd": f"xkd {quoted}",
-        "accelerate": f"accelerate launch -m xkd.cli {quoted}",
+        "torchrun": f"torchrun --nproc_per_node {n} -m xkd.cli {quoted}",
+        "accelerate": f"accelerate launch --multi_gpu --num_processes {n} -m xkd.cli {quoted}",
         "set_arguments": sets,  # type: ignore[dict-item]
     }
 
@@ -70,3 +75,12 @@ def pretty_command(command: str, width: int = 88) -> str:
     if len(command) <= width:
         return command
     return command.replace(" --set ", " \\\n  --set ")
+
+
+def process_count() -> int:
+    """How many processes the Lab's launch commands use: one per GPU when there are several,
+    else 2."""
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return n if n > 1 else 2

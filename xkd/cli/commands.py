@@ -67,6 +67,7 @@ def cmd_train(args) -> int:
     from xkd.experiment import Experiment
     from xkd.runs import RunFolder
     from xkd.train.callbacks import StopFlag, TqdmCallback
+    from xkd.train.processes import finish as finish_processes
 
     _quiet_transformers()
     runs_dir = _runs_dir(args)
@@ -98,14 +99,20 @@ def cmd_train(args) -> int:
         stop.requested = True
 
     previous_handler = signal.signal(signal.SIGTERM, _on_term)
-    print(experiment.folder.path, flush=True)
+    if experiment.procs.is_main:  # the other processes of a launch train and say nothing
+        print(experiment.folder.path, flush=True)
     try:
         result = experiment.run()
     finally:
+        finish_processes(experiment.procs)
         if bars:
             bars.close()
         signal.signal(signal.SIGTERM, previous_handler)  # in-process callers get theirs back
+    if result.state == "trained":
+        return 0
     if result.stopped:
+        if not experiment.procs.is_main:
+            return 0
         print(f"stopped; resume with: xkd train --resume {result.run_dir}", file=sys.stderr)
         return 0
     print_summary(result.eval)

@@ -57,11 +57,12 @@ from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import (
     dev_examples,
-    eval_texts,
     kd_examples,
     resolve_targets,
     source_examples,
 )
+from xkd.train.processes import broadcast
+from xkd.train.processes import start as start_processes
 
 __all__ = ["Experiment"]
 
@@ -73,6 +74,11 @@ class Experiment:
     ``run_dir``: the run folder (default: a new one in ``runs_dir``). ``runs_dir``: where the
     device lock lives (default: the run folder's parent). ``wait``: queue behind a run that
     holds the device instead of refusing. ``resume``: continue from the folder's checkpoints.
+
+    Under ``torchrun`` or ``accelerate launch`` with several processes, the main process owns
+    the run folder (it creates it, takes the device, writes status, metrics, checkpoints,
+    models and the evaluation, and runs ``callbacks``); the others split each batch with it,
+    encode a share of the teacher's texts, and write nothing (:mod:`xkd.train.processes`).
     """
 
     def __init__(
@@ -88,13 +94,15 @@ class Experiment:
         from xkd.runs import create_run_folder, default_runs_dir
 
         self.cfg = as_config(config)
-        if run_dir is None:
+        self.procs = start_processes(self.cfg.train.device)
+        if run_dir is None and self.procs.is_main:
             _, run_dir = create_run_folder(runs_dir or default_runs_dir(), self.cfg.name or None)
-        self.folder = RunFolder(run_dir)
+        self.folder = RunFolder(broadcast(str(run_dir) if self.procs.is_main else None, self.procs))
         self.runs_dir = Path(runs_dir) if runs_dir is not None else self.folder.path.parent
         self.resume = resume
         self.wait = wait
-        self.callbacks = CallbackList([RunWriter(self.folder), *(callbacks or [])])
+        mine = [RunWriter(self.folder), *(callbacks or [])] if self.procs.is_main else []
+        self.callbacks = CallbackList(mine)
         self.state = ExperimentState()
 
     # ------------------------------------------------------------------------------ run
@@ -105,6 +113,8 @@ class Experiment:
         ``failed`` with its message and is re-raised; running out of memory is re-raised as a
         :class:`~xkd.errors.ResourceError` that says which settings to lower.
         """
+        if not self.procs.is_main:
+            return self._follow()
         self.folder.path.mkdir(parents=True, exist_ok=True)
         if not self.resume or not self.folder.config_path.exists():
             self.folder.write_config(self.cfg.to_yaml())
@@ -133,28 +143,11 @@ class Experiment:
     def _run_steps(self) -> RunResult:
         cfg, folder = self.cfg, self.folder
         if not self.resume:
-            folder.write_env()
+            folder.write_env({"processes": self.procs.record()})
         folder.write_status("running", pid=os.getpid(), error=None, phase="data")
         t0 = time.perf_counter()
         try:
-            set_seed(cfg.train.seed)
-            torch.set_num_threads(max(1, torch.get_num_threads()))
-            self._timed(
-                "load",
-                self.load_data,
-                self.load_teacher,
-                self.build_student,
-                self.fit_lengths,
-                self.build_losses,
-            )
-            self._timed(
-                "teacher",
-                self.fine_tune_teacher,
-                self.cache_teacher,
-                self.fit_teacher_head,
-            )
-            self._timed("baseline", self.train_baseline)
-            self._timed("student", self.train_student)
+            self._train_steps()
             result = self._timed("eval", self.evaluate)
         except RunStopped:
             folder.write_status("stopped", error=None)
@@ -178,6 +171,30 @@ class Experiment:
         self.callbacks.on_step("eval", 1, 1, {})
         folder.write_status("finished", phase="done", error=None)
         return RunResult.from_eval(folder.path, result)
+
+    def _train_steps(self) -> None:
+        set_seed(self.cfg.train.seed)
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        self._timed(
+            "load",
+            self.load_data,
+            self.load_teacher,
+            self.build_student,
+            self.fit_lengths,
+            self.build_losses,
+        )
+        self._timed("teacher", self.fine_tune_teacher, self.cache_teacher, self.fit_teacher_head)
+        self._timed("baseline", self.train_baseline)
+        self._timed("student", self.train_student)
+
+    def _follow(self) -> RunResult:
+        """A process other than the main one: the training steps, no writes; the main process
+        evaluates. A stop (seen by the main process) stops every process."""
+        try:
+            self._train_steps()
+        except RunStopped:
+            return RunResult(run_dir=self.folder.path, state="stopped")
+        return RunResult(run_dir=self.folder.path, state="trained")
 
     def _timed(self, name: str, *steps) -> Any:
         start = time.perf_counter()
@@ -243,18 +260,8 @@ class Experiment:
             self.note(text)
 
     def fit_lengths(self) -> None:
-        cfg, s = self.cfg, self.state
-        asked = cfg.data.max_length
-        for role, model, info in (
-            ("teacher", s.teacher, s.teacher_info),
-            ("student", s.student, s.student_info),
-        ):
-            if model.fit_length(asked) < asked:
-                info["max_length"] = model.fit_length(asked)
-                self.note(
-                    f"data.max_length={asked} is more than the {role} accepts: its inputs are "
-                    f"cut to {model.max_tokens} tokens"
-                )
+        for text in student_steps.fit_lengths(self.cfg, self.state):
+            self.note(text)
 
     def build_losses(self) -> None:
         from xkd.losses import build_recipe
@@ -270,28 +277,22 @@ class Experiment:
         s.recipe.check_tokenizers(same_vocabulary=same)
 
     def cache_teacher(self) -> None:
-        from xkd.train.cache import TeacherCache
-
-        cfg, s = self.cfg, self.state
-        s.cache = TeacherCache(
-            s.teacher,
-            max_length=s.teacher.fit_length(cfg.data.max_length),
-            hidden_layers=s.recipe.teacher_hidden_layers(),
-            attention_layers=s.recipe.teacher_attention_layers(),
-        )
-        texts = s.kd.teacher_texts + eval_texts(
-            s.dataset.frame, [cfg.data.source_language, *s.targets]
-        )
-        if self.resume:
+        s = self.state
+        s.cache, texts = teacher_steps.new_cache(self.cfg, s)
+        main = self.procs.is_main
+        if self.resume and main:
             s.teacher_info["cache_reused"] = s.cache.load(self.folder.teacher_cache_path, texts)
-        self.callbacks.on_phase("teacher", max(1, len(set(texts) - set(s.cache.index))))
+        loaded = list(s.cache.index)
+        self.callbacks.on_phase("teacher", max(1, len(s.cache.missing(texts))))
 
         def progress(done, total):
             self.callbacks.on_step("teacher", done, total, {})
 
-        s.cache.ensure(texts, progress=progress)
-        s.teacher_info["teacher_texts_encoded"] = s.cache.encoded_texts
-        s.cache.save(self.folder.teacher_cache_path)
+        s.teacher_info["teacher_texts_encoded"] = teacher_steps.fill_cache(
+            s.cache, texts, procs=self.procs, loaded=loaded, progress=progress
+        )
+        if main:
+            s.cache.save(self.folder.teacher_cache_path)
 
     def fit_teacher_head(self) -> None:
         cfg, s = self.cfg, self.state
@@ -304,6 +305,8 @@ class Experiment:
                 cfg=cfg,
                 dev=s.dev.get(cfg.data.source_language),
             )
+            teacher_steps.share_head(s.teacher, self.procs)
+            s.cache.refresh_logits()
         if s.student_spec.from_teacher:
             s.student_info |= teacher_steps.copy_head_to_student(s.teacher, s.student)
         s.baseline_init = copy.deepcopy(s.student) if cfg.baseline and s.dataset.labels else None
@@ -318,11 +321,14 @@ class Experiment:
             return
         self._train("baseline", s.baseline_init, Recipe.hard_labels(), s.source, cache=None)
         s.baseline = s.baseline_init
-        s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
+        if self.procs.is_main:
+            s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
 
     def train_student(self) -> None:
         s = self.state
         self._train("student", s.student, s.recipe, s.kd, cache=s.cache)
+        if not self.procs.is_main:
+            return
         s.student.save_pretrained(self.folder.student_dir, card=self._card("KD student"))
         s.teacher.save_pretrained(self.folder.teacher_dir, card=self._card("teacher"))
 
@@ -373,6 +379,8 @@ class Experiment:
     def note(self, text: str) -> None:
         """One line about a setting adapted to the models: ``logs/run.log``, stderr, the state."""
         self.state.notes.append(text)
+        if not self.procs.is_main:
+            return
         self.folder.append_log(f"note: {text}")
         print(f"xkd: note: {text}", file=sys.stderr, flush=True)
 

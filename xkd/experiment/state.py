@@ -41,7 +41,7 @@ class RunResult:
     """What :meth:`xkd.Experiment.run` returns: the run folder, how it ended, the headline."""
 
     run_dir: Path
-    state: str  # finished | stopped
+    state: str  # finished | stopped | trained (a process other than the main one)
     headline: Headline | None = None
     eval: dict | None = None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from xkd.config import RunConfig
 from xkd.experiment.state import ExperimentState
 
-__all__ = ["build_student"]
+__all__ = ["build_student", "fit_lengths"]
 
 
 def build_student(cfg: RunConfig, s: ExperimentState) -> list[str]:
@@ -37,4 +37,21 @@ def build_student(cfg: RunConfig, s: ExperimentState) -> list[str]:
     if cfg.model.student_head == "native" and s.dataset.labels:
         use_native_head(s.student, s.dataset.labels, seed=cfg.train.seed)
         s.student_info["head"] = f"native ({type(s.student.classifier.model).__name__}, new)"
+    return notes
+
+
+def fit_lengths(cfg: RunConfig, s: ExperimentState) -> list[str]:
+    """A note for each model that accepts fewer tokens than ``data.max_length`` (recorded in
+    its ``max_length`` info); returns the notes."""
+    asked, notes = cfg.data.max_length, []
+    for role, model, info in (
+        ("teacher", s.teacher, s.teacher_info),
+        ("student", s.student, s.student_info),
+    ):
+        if model.fit_length(asked) < asked:
+            info["max_length"] = model.fit_length(asked)
+            notes.append(
+                f"data.max_length={asked} is more than the {role} accepts: its inputs are "
+                f"cut to {model.max_tokens} tokens"
+            )
     return notes

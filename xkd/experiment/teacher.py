@@ -11,12 +11,16 @@ from xkd.config import RunConfig
 from xkd.errors import ConfigError
 from xkd.train.callbacks import Callback
 from xkd.train.examples import Examples
+from xkd.train.processes import Processes, all_gather, broadcast
 
 __all__ = [
     "check_teacher_labels",
     "copy_head_to_student",
+    "fill_cache",
     "fine_tune_teacher",
     "fit_teacher_head",
+    "new_cache",
+    "share_head",
 ]
 
 
@@ -133,3 +137,41 @@ def fit_teacher_head(
     head.load_state_dict(best[1])
     cache.refresh_logits()
     return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
+
+
+def new_cache(cfg: RunConfig, s) -> tuple:
+    """An empty teacher cache for the recipe's layers, and every text the run will read from
+    it (the KD rows' teacher texts, then the evaluation texts)."""
+    from xkd.train.cache import TeacherCache
+    from xkd.train.examples import eval_texts
+
+    cache = TeacherCache(
+        s.teacher,
+        max_length=s.teacher.fit_length(cfg.data.max_length),
+        hidden_layers=s.recipe.teacher_hidden_layers(),
+        attention_layers=s.recipe.teacher_attention_layers(),
+    )
+    languages = [cfg.data.source_language, *s.targets]
+    return cache, s.kd.teacher_texts + eval_texts(s.dataset.frame, languages)
+
+
+def fill_cache(cache, texts: list[str], *, procs: Processes, loaded: list[str], progress) -> int:
+    """Encode the ``texts`` the cache lacks, each once: several processes split them and hand
+    their rows to each other, and the main process's ``loaded`` rows (a resumed run's saved
+    cache) go to the others. Returns how many texts the encoder ran on (in all processes)."""
+    todo = broadcast(cache.missing(texts) if procs.is_main else None, procs)
+    mine = todo[procs.rank :: procs.world_size]
+    cache.ensure(mine, progress=progress)
+    if not procs.distributed:
+        return len(mine)
+    for part in all_gather(cache.export(mine), procs):
+        cache.add(part)
+    cache.add(broadcast(cache.export(loaded) if procs.is_main else None, procs))
+    return len(todo)
+
+
+def share_head(teacher, procs: Processes) -> None:
+    """Give every process the main process's fitted teacher head (GPUs need not fit alike)."""
+    if procs.distributed and teacher.head is not None:
+        state = broadcast(teacher.head.state_dict() if procs.is_main else None, procs)
+        teacher.head.load_state_dict(state)

@@ -94,6 +94,39 @@ class TeacherCache:
         self._pooled_matrix = None
         self._logits = None
 
+    def missing(self, texts: Iterable[str]) -> list[str]:
+        """The distinct ``texts`` not cached yet, in first-seen order."""
+        return list(dict.fromkeys(t for t in texts if t not in self.index))
+
+    def export(self, texts: Sequence[str]) -> dict:
+        """The cached rows of ``texts`` as plain tensors (what :meth:`add` takes), so several
+        processes can each encode a share of the texts and hand their rows to the others."""
+        ids = self.ids(texts)
+        return {
+            "texts": list(texts),
+            "pooled": [self._pooled[i] for i in ids],
+            "logits": [self._own_logits[i] for i in ids] if self.own_classifier else [],
+            "hidden": {layer: [self._hidden[layer][i] for i in ids] for layer in self._hidden},
+            "attn": {layer: [self._attn[layer][i] for i in ids] for layer in self._attn},
+        }
+
+    def add(self, rows: dict) -> None:
+        """Add rows from :meth:`export` of another process's cache (texts cached here are
+        kept); the encoder does not run."""
+        for r, text in enumerate(rows["texts"]):
+            if text in self.index:
+                continue
+            self.index[text] = len(self._pooled)
+            self._pooled.append(rows["pooled"][r])
+            if self.own_classifier:
+                self._own_logits.append(rows["logits"][r])
+            for layer in self.hidden_layers:
+                self._hidden[layer].append(rows["hidden"][layer][r])
+            for layer in self.attention_layers:
+                self._attn[layer].append(rows["attn"][layer][r])
+        self._pooled_matrix = None
+        self._logits = None
+
     # -- reading -------------------------------------------------------------------------------
     def ids(self, texts: Sequence[str]) -> list[int]:
         return [self.index[t] for t in texts]

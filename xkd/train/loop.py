@@ -24,6 +24,7 @@ from xkd.config import TrainConfig
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import Examples
 from xkd.train.objective import KDObjective
+from xkd.train.processes import Processes, any_true, broadcast, mean_across
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -111,7 +112,14 @@ def make_accelerator(cfg: TrainConfig):
             mp = "no"
         else:
             mp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return Accelerator(cpu=cpu, mixed_precision=mp)
+    # several processes: some trainable parameters may get no gradient in a step (a head that
+    # an alignment-only recipe never reads), so DDP must look for unused ones
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
+
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    # the processes split each batch (local_part), so the schedule steps once per batch
+    split = DataLoaderConfiguration(split_batches=True)
+    return Accelerator(cpu=cpu, mixed_precision=mp, kwargs_handlers=[ddp], dataloader_config=split)
 
 
 def linear_schedule(optimizer, warmup: int, total: int):
@@ -127,18 +135,24 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
-    """This process's batches under ``accelerate launch`` (equal counts, so DDP never waits)."""
-    if world <= 1:
-        return batches
-    per = len(batches) // world
-    return batches[rank::world][:per]
+def local_part(batch: list[int], procs: Processes) -> tuple[list[int], float]:
+    """This process's share of one batch and the weight of its loss.
+
+    Several processes split every batch (``batch[rank::world]``), so the steps, the batch and
+    the schedule are those of one process. The weight ``n_rank * world / n`` makes DDP's mean
+    of the processes' gradients the gradient of the whole batch's mean loss. A process left
+    without an example (a batch smaller than the launch) takes the first one with weight 0.
+    """
+    if not procs.distributed:
+        return batch, 1.0
+    mine = batch[procs.rank :: procs.world_size]
+    if not mine:
+        return batch[:1], 0.0
+    return mine, len(mine) * procs.world_size / len(batch)
 
 
-def total_steps_for(n: int, cfg: TrainConfig, world: int = 1) -> int:
+def total_steps_for(n: int, cfg: TrainConfig) -> int:
     per_epoch = steps_per_epoch(n, cfg.batch_size)
-    if world > 1:
-        per_epoch //= world
     total = math.ceil(per_epoch * cfg.epochs)
     return min(total, cfg.max_steps) if cfg.max_steps else total
 
@@ -246,18 +260,25 @@ def train_model(
     """
     cb = callbacks or CallbackList()
     accelerator = make_accelerator(cfg)
+    procs = Processes(
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        local_rank=accelerator.local_process_index,
+    )
     torch.manual_seed(cfg.seed)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    world = accelerator.num_processes
-    total = total_steps_for(len(data.input_ids), cfg, world)
+    total = total_steps_for(len(data.input_ids), cfg)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
-    ckpt = checkpoint_dir / phase if checkpoint_dir is not None else None
+    ckpt = checkpoint_dir / phase if checkpoint_dir is not None and procs.is_main else None
     found = latest_checkpoint(ckpt) if resume and ckpt is not None else None
     if found is not None:
         state = load_checkpoint(found, objective, optimizer, scheduler)
         state.total_steps = total
+    if resume and procs.distributed:
+        state = _share_resumed(state, optimizer, scheduler, procs)
+    # DDP starts every process from the main process's weights (resumed ones included)
     model, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
     lengths = [len(x) for x in data.input_ids]
     cb.on_phase(phase, total)
@@ -265,17 +286,17 @@ def train_model(
     running: dict[str, float] = {}
     n_running = 0
     while state.step < total:
-        batches = shard(
-            epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch),
-            accelerator.process_index,
-            world,
-        )
+        batches = epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
         for b_idx in range(state.batch_in_epoch, len(batches)):
             if state.step >= total:
                 break
-            batch = {k: v.to(accelerator.device) for k, v in collate(data, batches[b_idx]).items()}
+            part, weight = local_part(batches[b_idx], procs)
+            batch = {k: v.to(accelerator.device) for k, v in collate(data, part).items()}
             with accelerator.autocast():
                 loss, terms = model(batch)
+            if procs.distributed:
+                loss = loss * weight
+                terms = {name: value * weight for name, value in terms.items()}
             accelerator.backward(loss)
             if cfg.grad_clip:
                 accelerator.clip_grad_norm_(params, cfg.grad_clip)
@@ -290,7 +311,7 @@ def train_model(
             n_running += 1
             logs: dict[str, Any] = {}
             if state.step % max(1, cfg.log_every) == 0 or state.step == total:
-                logs = {k: v / n_running for k, v in running.items()}
+                logs = mean_across({k: v / n_running for k, v in running.items()}, procs)
                 record = {  # a "train" record of metrics.jsonl (xkd/runs/schema.py)
                     "kind": "train",
                     "phase": phase,
@@ -303,7 +324,12 @@ def train_model(
                 state.history.append(record)
                 cb.on_log(phase, record)
                 running, n_running = {}, 0
-            if eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+            if (
+                eval_fn is not None
+                and procs.is_main
+                and cfg.eval_every
+                and state.step % cfg.eval_every == 0
+            ):
                 model.eval()
                 record = {  # an "eval" record: dev accuracy per language
                     "kind": "eval",
@@ -317,7 +343,7 @@ def train_model(
             cb.on_step(phase, state.step, total, logs)
             at_epoch_end = state.batch_in_epoch == len(batches)
             periodic = cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
-            stop = cb.should_stop()
+            stop = any_true(cb.should_stop(), procs)  # the main process reads the request
             if ckpt is not None and (
                 stop or periodic or (at_epoch_end and not cfg.checkpoint_every)
             ):
@@ -331,6 +357,19 @@ def train_model(
         if state.batch_in_epoch >= len(batches):
             _advance_if_epoch_end(state, len(batches))
     model.eval()
+    return state
+
+
+def _share_resumed(state: TrainState, optimizer, scheduler, procs: Processes) -> TrainState:
+    """Give every process the main process's resumed optimizer, schedule and position."""
+    meta = {k: getattr(state, k) for k in ("step", "epoch", "batch_in_epoch", "total_steps")}
+    shared = broadcast(
+        (optimizer.state_dict(), scheduler.state_dict(), meta) if procs.is_main else None, procs
+    )
+    if not procs.is_main:
+        optimizer.load_state_dict(shared[0])
+        scheduler.load_state_dict(shared[1])
+        state = TrainState(**shared[2])
     return state
 
 
