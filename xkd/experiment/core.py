@@ -278,8 +278,8 @@ class Experiment:
 
     def cache_teacher(self) -> None:
         s = self.state
-        s.cache, texts = teacher_steps.new_cache(self.cfg, s)
         main = self.procs.is_main
+        s.cache, texts = teacher_steps.new_cache(self.cfg, s, folder=self.folder if main else None)
         if self.resume and main:
             s.teacher_info["cache_reused"] = s.cache.load(self.folder.teacher_cache_path, texts)
         loaded = list(s.cache.index)

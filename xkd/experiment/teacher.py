@@ -139,9 +139,10 @@ def fit_teacher_head(
     return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
 
 
-def new_cache(cfg: RunConfig, s) -> tuple:
+def new_cache(cfg: RunConfig, s, *, folder=None) -> tuple:
     """An empty teacher cache for the recipe's layers, and every text the run will read from
-    it (the KD rows' teacher texts, then the evaluation texts)."""
+    it (the KD rows' teacher texts, then the evaluation texts). With the run ``folder`` (the
+    main process), token features go to shards in ``cache/teacher-tokens/``, memory-mapped."""
     from xkd.train.cache import TeacherCache
     from xkd.train.examples import eval_texts
 
@@ -150,6 +151,7 @@ def new_cache(cfg: RunConfig, s) -> tuple:
         max_length=s.teacher.fit_length(cfg.data.max_length),
         hidden_layers=s.recipe.teacher_hidden_layers(),
         attention_layers=s.recipe.teacher_attention_layers(),
+        shard_dir=folder.teacher_tokens_dir if folder is not None else None,
     )
     languages = [cfg.data.source_language, *s.targets]
     return cache, s.kd.teacher_texts + eval_texts(s.dataset.frame, languages)

@@ -138,6 +138,11 @@ class RunFolder:
         return self.cache_dir / "teacher.safetensors"
 
     @property
+    def teacher_tokens_dir(self) -> Path:
+        """``cache/teacher-tokens/``: the teacher's token features in shards (memory-mapped)."""
+        return self.cache_dir / "teacher-tokens"
+
+    @property
     def logs_dir(self) -> Path:
         return self.path / "logs"
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from xkd.train.token_store import TokenStore
+
 
 def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -39,6 +41,8 @@ class TeacherCache:
         batch_size: int = 64,
         hidden_layers: Iterable[int] = (),
         attention_layers: Iterable[int] = (),
+        shard_dir: str | Path | None = None,
+        shard_rows: int = 4096,
     ) -> None:
         self.teacher = teacher
         self.max_length = max_length
@@ -48,8 +52,10 @@ class TeacherCache:
         self.index: dict[str, int] = {}
         self._pooled: list[torch.Tensor] = []
         self._own_logits: list[torch.Tensor] = []  # rows of an own classifier's logits
-        self._hidden: dict[int, list[torch.Tensor]] = {i: [] for i in self.hidden_layers}
-        self._attn: dict[int, list[torch.Tensor]] = {i: [] for i in self.attention_layers}
+        names = [f"hidden.{i}" for i in self.hidden_layers]
+        names += [f"attn.{i}" for i in self.attention_layers]
+        self.tokens = TokenStore(names, shard_dir)  # token features: memory, or shards on disk
+        self.shard_rows = shard_rows
         self._pooled_matrix: torch.Tensor | None = None
         self._logits: torch.Tensor | None = None
         self.encoded_texts = 0
@@ -66,10 +72,19 @@ class TeacherCache:
 
         Rows are added in length order (shortest first), the order the batches run in.
         """
-        todo = list(dict.fromkeys(t for t in texts if t not in self.index))
+        todo = self.missing(texts)
         if not todo:
             return
         todo.sort(key=len)
+        step = self.shard_rows if self.tokens.on_disk else len(todo)
+        for start in range(0, len(todo), step):
+            done = _offset(progress, start, len(todo))
+            self._encode(todo[start : start + step], progress=done)
+        self.encoded_texts += len(todo)
+        self._pooled_matrix = None
+        self._logits = None
+
+    def _encode(self, todo: list[str], progress) -> None:
         own = self.own_classifier
         result = self.teacher.infer(
             todo,
@@ -86,13 +101,11 @@ class TeacherCache:
             self._pooled.append(result.pooled[row])
             if own:
                 self._own_logits.append(result.logits[row])
-            for layer in self.hidden_layers:
-                self._hidden[layer].append(result.hidden[layer][row])
-            for layer in self.attention_layers:
-                self._attn[layer].append(result.attentions[layer][row])
-        self.encoded_texts += len(todo)
-        self._pooled_matrix = None
-        self._logits = None
+        rows = range(len(todo))
+        features = {f"hidden.{i}": [result.hidden[i][r] for r in rows] for i in self.hidden_layers}
+        for i in self.attention_layers:
+            features[f"attn.{i}"] = [result.attentions[i][r] for r in rows]
+        self.tokens.append(features)
 
     def missing(self, texts: Iterable[str]) -> list[str]:
         """The distinct ``texts`` not cached yet, in first-seen order."""
@@ -106,24 +119,22 @@ class TeacherCache:
             "texts": list(texts),
             "pooled": [self._pooled[i] for i in ids],
             "logits": [self._own_logits[i] for i in ids] if self.own_classifier else [],
-            "hidden": {layer: [self._hidden[layer][i] for i in ids] for layer in self._hidden},
-            "attn": {layer: [self._attn[layer][i] for i in ids] for layer in self._attn},
+            "tokens": {n: [self.tokens.row(n, i) for i in ids] for n in self.tokens.names},
         }
 
     def add(self, rows: dict) -> None:
         """Add rows from :meth:`export` of another process's cache (texts cached here are
         kept); the encoder does not run."""
+        new = []
         for r, text in enumerate(rows["texts"]):
             if text in self.index:
                 continue
+            new.append(r)
             self.index[text] = len(self._pooled)
             self._pooled.append(rows["pooled"][r])
             if self.own_classifier:
                 self._own_logits.append(rows["logits"][r])
-            for layer in self.hidden_layers:
-                self._hidden[layer].append(rows["hidden"][layer][r])
-            for layer in self.attention_layers:
-                self._attn[layer].append(rows["attn"][layer][r])
+        self.tokens.append({n: [rows["tokens"][n][r] for r in new] for n in self.tokens.names})
         self._pooled_matrix = None
         self._logits = None
 
@@ -184,10 +195,10 @@ class TeacherCache:
                 mask[r, :n] = 1
             out["mask"] = mask.to(device)
             for layer in self.hidden_layers:
-                seqs = [self._hidden[layer][i].float() for i in ids]
+                seqs = [self.tokens.row(f"hidden.{layer}", i).float() for i in ids]
                 out["hidden"][layer] = pad_sequence(seqs, batch_first=True).to(device)
             for layer in self.attention_layers:
-                mats = [self._attn[layer][i].float() for i in ids]
+                mats = [self.tokens.row(f"attn.{layer}", i).float() for i in ids]
                 heads = mats[0].shape[0]
                 padded = torch.zeros(len(ids), heads, width, width)
                 for r, m in enumerate(mats):
@@ -197,12 +208,18 @@ class TeacherCache:
 
     def _length(self, i: int) -> int:
         if self.hidden_layers:
-            return self._hidden[self.hidden_layers[0]][i].shape[0]
-        return self._attn[self.attention_layers[0]][i].shape[-1]
+            return self.tokens.row(f"hidden.{self.hidden_layers[0]}", i).shape[0]
+        return self.tokens.row(f"attn.{self.attention_layers[0]}", i).shape[-1]
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Save pooled vectors (and token features) with safetensors, keyed by text hashes."""
+        """Save pooled vectors (and token features) with safetensors, keyed by text hashes.
+
+        Token features in shards stay there (the file names them, ``token_shards``); token
+        features in memory are written into the file (hidden states only)."""
+        import json
+        import os
+
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -210,11 +227,20 @@ class TeacherCache:
         tensors = {"pooled": self.pooled.contiguous()}
         if self.own_classifier and self._own_logits:
             tensors["logits"] = torch.stack(self._own_logits).contiguous()
-        for layer, seqs in self._hidden.items():
-            tensors[f"hidden.{layer}"] = torch.cat(seqs) if seqs else torch.empty(0)
-            tensors[f"hidden.{layer}.lengths"] = torch.tensor([s.shape[0] for s in seqs])
         texts = sorted(self.index, key=self.index.get)
         meta = {"keys": "\n".join(text_key(t) for t in texts), "max_length": str(self.max_length)}
+        if self.tokens.on_disk and self.tokens.names:
+            files, where = self.tokens.layout()
+            folder = self.tokens.shard_dir
+            meta["token_shards"] = json.dumps(
+                [os.path.relpath(folder / f, path.parent) for f in files]
+            )
+            tensors["tokens.where"] = where
+        else:
+            for layer in self.hidden_layers:
+                seqs = [self.tokens.row(f"hidden.{layer}", i) for i in range(len(self.tokens))]
+                tensors[f"hidden.{layer}"] = torch.cat(seqs) if seqs else torch.empty(0)
+                tensors[f"hidden.{layer}.lengths"] = torch.tensor([s.shape[0] for s in seqs])
         tmp = path.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata=meta)
         tmp.replace(path)
@@ -222,8 +248,9 @@ class TeacherCache:
     def load(self, path: str | Path, texts: Sequence[str]) -> int:
         """Fill the cache from ``save`` output for those of ``texts`` found there; returns count.
 
-        Attention maps are not persisted; a cache with attention layers reloads nothing, and
-        so does a file without the logits of a teacher's own classifier.
+        Token features saved in shards are read from them when a batch needs them (memory
+        maps). Attention maps are not reloaded (a cache with attention layers reloads
+        nothing), and neither is a file without the logits of a teacher's own classifier.
         """
         from safetensors import safe_open
 
@@ -240,28 +267,56 @@ class TeacherCache:
             if own and "logits" not in f.keys():
                 return 0
             logits = f.get_tensor("logits") if own else None
-            hidden = {}
-            for layer in self.hidden_layers:
-                name = f"hidden.{layer}"
-                if name not in f.keys():
-                    return 0
-                flat = f.get_tensor(name)
-                lengths = f.get_tensor(name + ".lengths").tolist()
-                hidden[layer] = list(torch.split(flat, lengths))
-        found = 0
+            tokens = self._saved_tokens(f, meta, path.parent)
+        if tokens is None:
+            return 0
+        found, flat = [], {n: [] for n in self.tokens.names}
         for text in dict.fromkeys(texts):
-            if text in self.index:
-                continue
             row = keys.get(text_key(text))
-            if row is None:
+            if text in self.index or row is None:
                 continue
+            found.append(row)
             self.index[text] = len(self._pooled)
             self._pooled.append(pooled[row])
             if own:
                 self._own_logits.append(logits[row])
-            for layer in self.hidden_layers:
-                self._hidden[layer].append(hidden[layer][row])
-            found += 1
+            if isinstance(tokens, list):  # rows in shards: refer to them
+                self.tokens.add_saved(*tokens[row])
+            else:
+                for name in flat:
+                    flat[name].append(tokens[name][row])
+        if not isinstance(tokens, list):
+            self.tokens.append(flat)
         self._pooled_matrix = None
         self._logits = None
-        return found
+        return len(found)
+
+    def _saved_tokens(self, f, meta: dict, folder: Path):
+        """The saved token features: per saved row (shard, row) in this cache's store (shards
+        opened), or ``{name: rows}`` read from the file; None when a layer is missing."""
+        import json
+
+        if not self.tokens.names:
+            return {}
+        if "token_shards" in meta:
+            files = [folder / name for name in json.loads(meta["token_shards"])]
+            where = f.get_tensor("tokens.where").tolist()
+            opened = self.tokens.attach(files)
+            if opened is None:
+                return None
+            return [(opened[s], j) for s, j in where]
+        out = {}
+        for layer in self.hidden_layers:
+            name = f"hidden.{layer}"
+            if name not in f.keys():
+                return None
+            lengths = f.get_tensor(name + ".lengths").tolist()
+            out[name] = list(torch.split(f.get_tensor(name), lengths))
+        return out
+
+
+def _offset(progress, start: int, total: int):
+    """``progress`` for one chunk of ``total`` texts that starts at ``start``."""
+    if progress is None:
+        return None
+    return lambda done, _: progress(start + done, total)
