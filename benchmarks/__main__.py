@@ -29,6 +29,7 @@ ORDER = (
     "demo",
     "processes",
     "corpus",
+    "token_cache",
     "sib200",
 )
 #: module -> its figure names (each module's ``FIGURES``; importing a module is cheap).
