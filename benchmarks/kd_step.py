@@ -160,6 +160,4 @@ def run(ctx: Context) -> list[Figure]:
 def _kd_examples(setup):
     from xkd.train.examples import kd_examples
 
-    return kd_examples(
-        setup.frame, setup.cfg.data, setup.labels, setup.targets, setup.cfg.train.seed
-    )
+    return kd_examples(setup.frame, setup.cfg.data, setup.labels, setup.targets)

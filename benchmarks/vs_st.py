@@ -83,7 +83,7 @@ def pair_rows(setup, cap: int | None):
 
     cfg = copy.deepcopy(setup.cfg.data)
     cfg.max_train_per_language = cap
-    pairs = parallel_examples(setup.frame, cfg, setup.targets, setup.cfg.train.seed)
+    pairs = parallel_examples(setup.frame, cfg, setup.targets)
     train = list(zip(pairs.teacher_texts, pairs.student_texts))
     f = setup.frame
     test = f[(f["split"] == "test") & f["pair_id"].notna()]

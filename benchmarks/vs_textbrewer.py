@@ -59,10 +59,8 @@ def training_rows(setup):
     """Same-text rows: labelled source rows + target-language training texts (no label)."""
     from xkd.train.examples import source_examples, unlabeled_examples
 
-    rows = source_examples(setup.frame, setup.cfg.data, setup.labels, setup.cfg.train.seed)
-    rows.extend(
-        unlabeled_examples(setup.frame, setup.cfg.data, setup.targets, setup.cfg.train.seed)
-    )
+    rows = source_examples(setup.frame, setup.cfg.data, setup.labels)
+    rows.extend(unlabeled_examples(setup.frame, setup.cfg.data, setup.targets))
     return rows
 
 

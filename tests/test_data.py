@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from xkd.data import check_data, load_data, validate_frame
-from xkd.data import files as data_files
 from xkd.data.dataset import TextDataset
 from xkd.data.demo import (
     LANGUAGE_CODES,
@@ -224,17 +223,18 @@ def test_binary_and_empty_files(tmp_path):
         load_data(write(tmp_path / "fake.parquet", "text,language\n"))
 
 
-def test_too_large_file_is_refused_before_reading(tmp_path, monkeypatch):
+def test_a_file_over_the_whole_read_limit_is_streamed_to_the_same_dataset(tmp_path, monkeypatch):
+    """Decision: large files are streamed, not refused; the rows and values are the same."""
+    from xkd.data import stream
+
     path = _csv(tmp_path)
-    monkeypatch.setattr(data_files, "MAX_FILE_BYTES", 10)
-
-    def no_open(*args, **kwargs):
-        raise AssertionError("the file must not be opened")
-
-    monkeypatch.setattr("builtins.open", no_open)
-    with pytest.raises(DataError, match="limit") as e:
-        load_data(path)
-    assert e.value.file == str(path)
+    whole = load_data(path).frame
+    monkeypatch.setattr(stream, "WHOLE_FILE_BYTES", 10)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 2)
+    assert stream.streamed(path)
+    streamed = load_data(path).frame
+    pd.testing.assert_frame_equal(streamed, whole)
+    assert "streamed" in check_data(path).kind
 
 
 def test_bad_split_and_duplicate_pair_ids(tmp_path):

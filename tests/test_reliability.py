@@ -174,8 +174,9 @@ def test_bad_data_train_exits_2_with_one_located_message(
     assert status["state"] == "failed" and path.name in status["error"]
 
 
-def test_huge_file_is_refused_without_reading_it(tmp_path, capsys, tiny_teacher_dir, log_dir):
-    """A 1 GB (sparse) file is refused from its size alone: no byte of it is read into RAM."""
+def test_huge_binary_file_is_refused_from_its_head(tmp_path, capsys, tiny_teacher_dir, log_dir):
+    """A 1 GB (sparse, NUL-filled) file is streamed, so it is refused from its first 8 KB: no
+    more of it is read into RAM."""
     path = tmp_path / "huge.csv"
     with open(path, "wb") as fh:
         fh.write(CSV_HEAD.encode())
@@ -188,24 +189,19 @@ def test_huge_file_is_refused_without_reading_it(tmp_path, capsys, tiny_teacher_
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MB allocated: the file was read"
-    assert rc == 2 and "huge.csv" in out and "limit" in out
-    assert_user_error(rc2, err2, "huge.csv", "1,024 MB", "limit", log_dir=log_dir)
+    assert rc == 2 and "huge.csv" in out and "binary" in out
+    assert_user_error(rc2, err2, "huge.csv", "binary", "NUL", log_dir=log_dir)
 
 
-def test_file_over_a_patched_size_limit_is_never_opened(tmp_path, capsys, monkeypatch):
-    import xkd.data.files as files
+def test_a_bad_row_of_a_streamed_file_is_named(tmp_path, capsys, monkeypatch):
+    from xkd.data import stream
 
-    path = write(tmp_path / "small.jsonl", '{"text": "x", "language": "en"}\n')
-    monkeypatch.setattr(files, "MAX_FILE_BYTES", 8)
-    real_open = open
-
-    def guarded_open(file, *args, **kwargs):
-        assert Path(str(file)).name != "small.jsonl", "the over-limit file was opened"
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr(stream, "WHOLE_FILE_BYTES", 8)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 3)
+    rows = "".join(f"t{i},a,en,train,{i}\n" for i in range(7)) + ",a,en,train,7\n"
+    path = write(tmp_path / "big.csv", CSV_HEAD + rows)
     rc, out, _ = cli(capsys, "data", "check", path)
-    assert rc == 2 and "small.jsonl" in out and "limit" in out
+    assert rc == 2 and "big.csv" in out and "row 9" in out and "empty text" in out, out
 
 
 def test_extra_columns_are_ignored_and_reported(tmp_path, capsys):

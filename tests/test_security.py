@@ -50,10 +50,10 @@ def test_streamlit_config_binds_localhost_with_xsrf_and_an_upload_limit():
     assert server.get("enableCORS", True) is True
     limit = server.get("maxUploadSize")
     assert isinstance(limit, int) and 1 <= limit <= 1024, limit
-    # every upload the app accepts can be read by the loaders (no "too large" after upload)
-    from xkd.data import files
+    # every upload the app accepts is read whole, so each problem names its exact line
+    from xkd.data import stream
 
-    assert limit * 2**20 <= files.MAX_FILE_BYTES
+    assert limit * 2**20 <= stream.WHOLE_FILE_BYTES
 
 
 def test_xkd_app_defaults_to_localhost(monkeypatch):

@@ -2,7 +2,9 @@
 
 Every reader returns a *raw* frame (see ``xkd.data.schema``) with the schema columns it found,
 plus ``_file`` and ``_row`` (the line or row number a user sees: for CSV/TSV the header is
-line 1, for JSONL the line number, for Parquet the 1-based row index).
+line 1, for JSONL the line number, for Parquet the 1-based row index). They read a file whole;
+:func:`xkd.data.stream.read_batches` calls them for files up to ``WHOLE_FILE_BYTES`` and streams
+larger ones.
 """
 
 from __future__ import annotations
@@ -18,10 +20,6 @@ from xkd.data.delimited import parse_csv, parse_tsv
 from xkd.data.schema import COLUMNS, REQUIRED_COLUMNS, missing_columns_problem
 from xkd.errors import DataError
 
-#: Files larger than this are refused (they would be read into memory whole).
-#: Tests monkeypatch it; read it as ``files.MAX_FILE_BYTES`` so that patches apply.
-MAX_FILE_BYTES = 512 * 1024 * 1024
-
 SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -36,23 +34,11 @@ def file_format(path: str | os.PathLike) -> str | None:
 
 
 # -- bytes -> text ----------------------------------------------------------------------------
-def check_size(path: str | os.PathLike) -> int:
-    """Refuse files over ``MAX_FILE_BYTES`` (checked with ``os.stat``, before reading)."""
-    size = os.stat(path).st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(
-            f"is {size / 2**20:,.0f} MB, over the {MAX_FILE_BYTES / 2**20:,.0f} MB limit for data "
-            "read into memory. Split it into smaller files, keep only the languages you need, or "
-            "load it from the Hugging Face Hub (hf:<dataset id>).",
-            file=str(path),
-        )
-    return size
-
-
 def read_text(path: str | os.PathLike, kind: str = "text") -> str:
-    """Read a whole text file as strict UTF-8, with clear errors for binary and empty files."""
+    """Read a whole text file as strict UTF-8, with clear errors for binary and empty files
+    (files over ``stream.WHOLE_FILE_BYTES`` are streamed by :mod:`xkd.data.stream` instead)."""
     file = str(path)
-    if check_size(path) == 0:
+    if os.stat(path).st_size == 0:
         raise DataError(f"is empty; a {kind} file needs a header line and rows.", file=file)
     with open(path, "rb") as fh:
         data = fh.read()
@@ -262,7 +248,7 @@ def read_parquet(
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> pd.DataFrame:
     file = str(path)
-    if check_size(path) == 0:
+    if os.stat(path).st_size == 0:
         raise DataError("is empty (0 bytes), not a Parquet file.", file=file)
     with open(path, "rb") as fh:
         magic = fh.read(4)

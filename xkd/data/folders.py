@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xkd.data import files
+from xkd.data import files, stream
 from xkd.data.schema import SPLIT_ALIASES, Problem
 from xkd.errors import DataError
 
@@ -121,11 +121,15 @@ def read_folder(
     columns: Mapping[str, str] | None = None,
     languages: Sequence[str] | None = None,
     problems: list[Problem] | None = None,
+    *,
+    cap: int | None = None,
 ) -> tuple[pd.DataFrame, set[str], str]:
     """Read a folder into ``(raw_frame, extra_labels, layout)``.
 
     With a ``problems`` list, a file that cannot be read is recorded there and skipped (what
-    ``check_data`` does); without one its ``DataError`` is raised.
+    ``check_data`` does); without one its ``DataError`` is raised. A file too large to read
+    whole is streamed, keeping the training rows of ``cap`` groups
+    (``data.max_train_per_language``; the caller caps the other files).
     """
     root = Path(root)
     folders = language_folders(root)
@@ -160,14 +164,19 @@ def read_folder(
         for split, path in tsvs:
             layouts.add("split-files")
             try:
-                raw = files.read_file(path, columns, defaults=FOLDER_DEFAULTS, required=("text",))
+                raw = stream.read_capped(
+                    path,
+                    columns,
+                    cap=cap if stream.streamed(path) else None,
+                    fixed={"language": folder.name, "split": split},
+                    defaults=FOLDER_DEFAULTS,
+                    required=("text",),
+                )
             except DataError as err:
                 if problems is None:
                     raise
                 problems.append(Problem(err.detail, file=err.file, row=err.row, field=err.field))
                 continue
-            raw["language"] = folder.name
-            raw["split"] = split
             frames.append(raw)
         for split, path in texts:
             layouts.add("text-labels")

@@ -284,7 +284,8 @@ def _load(dataset_id: str, config: str | None = None, parquet_dir: str | None = 
     """``datasets.load_dataset`` with Hub failures turned into ``DataError``.
 
     Script-based datasets (MASSIVE, Tatoeba, ...) are not loadable by recent ``datasets``;
-    for them the Hub's Parquet export (``refs/convert/parquet``) is tried.
+    for them the Hub's Parquet export (``refs/convert/parquet``) is tried, with ``streaming``
+    passed on (``streaming=True``: an ``IterableDataset(Dict)``, rows read as iterated).
     """
     try:
         import datasets
@@ -297,9 +298,13 @@ def _load(dataset_id: str, config: str | None = None, parquet_dir: str | None = 
         return datasets.load_dataset(*args, **kwargs)
     except Exception as e:
         if isinstance(e, RuntimeError) and "scripts are no longer supported" in str(e):
+            stream = {k: v for k, v in kwargs.items() if k == "streaming"}
             try:
                 return datasets.load_dataset(
-                    dataset_id, revision="refs/convert/parquet", data_dir=parquet_dir or config
+                    dataset_id,
+                    revision="refs/convert/parquet",
+                    data_dir=parquet_dir or config,
+                    **stream,
                 )
             except Exception as e2:
                 raise _classify(dataset_id, config, e2) from e2

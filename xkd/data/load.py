@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from xkd.data.dataset import TextDataset, build_dataset, filter_languages
+from xkd.data.sampling import TrainCap
 from xkd.data.schema import SPLITS, Problem, dataset_problems, empty_frame, normalise_frame
 from xkd.errors import DataError
 
@@ -34,8 +35,26 @@ def _read_raw(
     columns: Mapping[str, str] | None,
     languages: Sequence[str] | None,
     problems: list[Problem] | None = None,
+    cap: int | None = None,
 ) -> tuple[pd.DataFrame, str, set[str], str, bool]:
-    """``(raw, name, extra_labels, kind, languages_applied)``; file errors raise DataError."""
+    """``(raw, name, extra_labels, kind, languages_applied)``; file errors raise DataError.
+    With ``cap``, each language keeps the training rows of ``cap`` groups
+    (:class:`~xkd.data.sampling.TrainCap`; large files are capped while they stream)."""
+    raw, name, extra, kind, applied = _read_uncapped(path, columns, languages, problems, cap)
+    if cap is not None and not raw.empty:
+        kept = TrainCap(cap)
+        kept.add(raw)
+        raw = kept.frame()
+    return raw, name, extra, kind, applied
+
+
+def _read_uncapped(
+    path: str,
+    columns: Mapping[str, str] | None,
+    languages: Sequence[str] | None,
+    problems: list[Problem] | None,
+    cap: int | None,
+) -> tuple[pd.DataFrame, str, set[str], str, bool]:
     spec = str(path).strip()
     if spec.lower() == "demo":
         from xkd.data.demo import load_demo
@@ -52,14 +71,16 @@ def _read_raw(
         return raw, spec, set(), "Hugging Face dataset", True
     p = Path(os.path.expanduser(spec))
     if p.is_file():
-        from xkd.data.files import file_format, read_file
+        from xkd.data.files import file_format
+        from xkd.data.stream import read_capped, streamed
 
-        raw = read_file(p, columns)
-        return raw, p.name, set(), f"{(file_format(p) or '?').upper()} file", False
+        raw = read_capped(p, columns, cap=cap)
+        kind = f"{(file_format(p) or '?').upper()} file" + (", streamed" if streamed(p) else "")
+        return raw, p.name, set(), kind, False
     if p.is_dir():
         from xkd.data.folders import read_folder
 
-        raw, extra, layout = read_folder(p, columns, languages, problems)
+        raw, extra, layout = read_folder(p, columns, languages, problems, cap=cap)
         return raw, p.name or str(p), extra, f"folder, {layout} layout", True
     raise _not_found(spec)
 
@@ -69,18 +90,23 @@ def load_data(
     *,
     columns: Mapping[str, str] | None = None,
     languages: Sequence[str] | None = None,
+    max_train_per_language: int | None = None,
 ) -> TextDataset:
     """Load any supported source into a ``TextDataset``.
 
     ``path``: ``demo``, ``hf:<dataset id>``, a ``.csv``/``.tsv``/``.jsonl``/``.parquet`` file or
     a folder (see ``xkd.data.folders``). ``columns`` maps schema names to the source's column
     names (``{"text": "sentence"}``). ``languages`` keeps only those languages (for ``hf:`` it
-    selects the configs to download). Raises ``DataError`` naming the file, row and field of
-    the first problem.
+    selects the configs to download). ``max_train_per_language`` keeps, per language, the
+    training rows of that many groups (pair ids, or texts), the lowest hashes: the same rows
+    on every machine; files too large to read whole are streamed and capped as they are read.
+    Raises ``DataError`` naming the file, row and field of the first problem.
     """
     if isinstance(languages, str):
         languages = [languages]
-    raw, name, extra, _, applied = _read_raw(str(path), columns, languages)
+    raw, name, extra, _, applied = _read_raw(
+        str(path), columns, languages, cap=max_train_per_language
+    )
     return build_dataset(raw, name, extra_labels=extra, languages=None if applied else languages)
 
 

@@ -14,8 +14,9 @@ schema (``text``, ``language``, ``pair_id``, ``split``; no ``label``), one trans
 - a folder of line-aligned text files ``<name>.<language>`` (Moses/OPUS: ``ted.en``,
   ``ted.de``; the cross-lingual retrieval benchmark: ``tatoeba.deu-eng.deu`` and
   ``tatoeba.deu-eng.eng``): files with the same ``<name>`` are matched line by line;
-- ``hf:<dataset id>[:<config>]``: ``datasets.load_dataset`` (a ``translation`` column, or one
-  column per language), with the usual message when the Hub cannot be reached;
+- ``hf:<dataset id>[:<config>]``: ``datasets.load_dataset(..., streaming=True)`` (a
+  ``translation`` column, or one column per language; every split, read ``BATCH_ROWS`` rows at a
+  time), with the usual message when the Hub cannot be reached;
 - any task-data source with pair ids (``demo``, a task file or folder): its translation groups,
   its labels unused, its own splits kept.
 
@@ -27,7 +28,6 @@ every machine (the lowest hashes).
 
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 import re
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xkd.data import files
+from xkd.data import files, stream
 from xkd.data.sampling import Selector
 from xkd.errors import DataError
 
@@ -78,34 +78,7 @@ class ParallelCorpus:
 
 
 # -- reading -----------------------------------------------------------------------------------
-BATCH_ROWS = 50_000  # rows (or aligned lines) read at a time: memory does not grow with the file
-
-
-def _table_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """The file's rows, ``BATCH_ROWS`` at a time (nothing is read whole)."""
-    kind = files.file_format(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
-                yield batch.to_pandas()
-            return
-        if kind == "jsonl":
-            yield from pd.read_json(path, lines=True, dtype=False, chunksize=BATCH_ROWS)
-            return
-        sep = "\t" if kind == "tsv" else ","
-        quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
-        yield from pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            quoting=quoting,
-            chunksize=BATCH_ROWS,
-        )
-    except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise DataError(f"cannot be read as {kind.upper()}: {e}", file=str(path)) from None
+BATCH_ROWS = stream.BATCH_ROWS  # rows (or aligned lines) read at a time
 
 
 def _long(groups: list[str], langs: list[str], texts: list, where: list[tuple[str, int]]):
@@ -237,24 +210,29 @@ def _aligned_chunks(folder: Path) -> Iterator[pd.DataFrame]:
                 h.close()
 
 
-def _from_hub(spec: str, source_language: str) -> pd.DataFrame:
-    from xkd.data.hub import _load, _splits
+def _from_hub(spec: str, source_language: str) -> Iterator[pd.DataFrame]:
+    """Long-row batches of ``hf:<dataset id>[:<config>]``, streamed ``BATCH_ROWS`` rows at a
+    time (:mod:`xkd.data.hub_stream`); every split of the dataset is read, its name prefixed to
+    the group ids (``train:17``), and the corpus is split by hashing as a raw file is. The
+    dataset is opened now (an unreachable Hub fails here), its rows read as batches are taken."""
+    from xkd.data.hub_stream import stream_tables
 
     dataset_id, _, config = spec.partition(":")
-    dsd = _load(dataset_id.strip(), config.strip() or None)
-    frames = []
-    for split, ds in _splits(dsd):
-        table = ds.to_pandas() if hasattr(ds, "to_pandas") else pd.DataFrame(ds)
-        long = _from_table(table, f"hf:{spec}/{split}", source_language)
-        if long is None:
-            raise DataError(
-                f"hf:{spec} has no translation column and no language columns "
-                f"(columns: {', '.join(map(str, table.columns))})",
-                field="data.parallel_corpus",
-            )
-        long["pair_id"] = f"{split}:" + long["pair_id"].astype(str)
-        frames.append(long)
-    return pd.concat(frames, ignore_index=True)
+    tables = stream_tables(dataset_id.strip(), config.strip() or None, BATCH_ROWS)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        for split, offset, table in tables:
+            long = _from_table(table, f"hf:{spec}/{split}", source_language, offset)
+            if long is None:
+                raise DataError(
+                    f"hf:{spec} has no translation column and no language columns "
+                    f"(columns: {', '.join(map(str, table.columns))})",
+                    field="data.parallel_corpus",
+                )
+            long["pair_id"] = f"{split}:" + long["pair_id"].astype(str)
+            yield long
+
+    return batches()
 
 
 def _from_task(spec: str) -> pd.DataFrame:
@@ -268,7 +246,7 @@ def _from_task(spec: str) -> pd.DataFrame:
 
 def _table_batches(path: Path, source_language: str) -> Iterator[pd.DataFrame] | None:
     """Long-row batches of a parallel table, or None when the file is task data."""
-    chunks = _table_chunks(path)
+    chunks = stream.table_chunks(path, BATCH_ROWS)
     first = next(chunks, None)
     if first is None:
         raise DataError("is empty: no rows", file=str(path))
@@ -292,7 +270,7 @@ def _read(spec: str, source_language: str) -> tuple[Iterator[pd.DataFrame], str]
     if spec.lower() == "demo":
         return iter([_from_task(spec)]), "the demo's translation pairs"
     if spec.lower().startswith("hf:"):
-        return iter([_from_hub(spec[3:].strip(), source_language)]), "Hugging Face dataset"
+        return _from_hub(spec[3:].strip(), source_language), "Hugging Face dataset"
     path = Path(os.path.expanduser(spec))
     if path.is_file():
         kind = files.file_format(path)
@@ -330,10 +308,10 @@ def load_parallel(
 ) -> ParallelCorpus:
     """Read the corpus ``spec`` (see the module docstring) into a :class:`ParallelCorpus`.
 
-    Files and line-aligned folders are read in batches, so a corpus larger than memory trains
-    with a bounded ``max_pairs_per_language``. Refused with a :class:`DataError` naming the
-    file: unreadable files, line-aligned files of different lengths, a corpus without the
-    source language.
+    Files, line-aligned folders and Hub datasets (streamed) are read in batches, so a corpus
+    larger than memory trains with a bounded ``max_pairs_per_language``. Refused with a
+    :class:`DataError` naming the file: unreadable files, line-aligned files of different
+    lengths, a corpus without the source language.
     """
     spec = str(spec).strip()
     batches, kind = _read(spec, source_language)

@@ -52,16 +52,21 @@ SPLIT_SHARES = (70, 10, 20)
 _MAX_LISTED = 8  # rows or ids listed in one problem message
 
 
+def bucket(key: str) -> int:
+    """A key's 64-bit hash (the first 8 bytes of its SHA-256): splits and samples by hash."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+
+
 def assign_split(key: str) -> str:
     """Deterministic split for a key (a ``pair_id``, or a text when there is none).
 
     The first 8 bytes of the key's SHA-256 modulo 100 fall in train (0-69), dev (70-79) or
     test (80-99). The same key always lands in the same split, on every machine and Python.
     """
-    bucket = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 100
-    if bucket < SPLIT_SHARES[0]:
+    share = bucket(key) % 100
+    if share < SPLIT_SHARES[0]:
         return "train"
-    if bucket < SPLIT_SHARES[0] + SPLIT_SHARES[1]:
+    if share < SPLIT_SHARES[0] + SPLIT_SHARES[1]:
         return "dev"
     return "test"
 

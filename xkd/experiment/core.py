@@ -216,10 +216,8 @@ class Experiment:
         try:
             s.targets = resolve_targets(cfg.data, s.dataset.languages())
             frame, labels = s.dataset.frame, s.dataset.labels
-            s.source = source_examples(frame, cfg.data, labels, cfg.train.seed)
-            s.kd = kd_examples(
-                frame, cfg.data, labels, s.targets, cfg.train.seed, pairs_frame=pairs
-            )
+            s.source = source_examples(frame, cfg.data, labels)
+            s.kd = kd_examples(frame, cfg.data, labels, s.targets, pairs_frame=pairs)
         except DataError as e:  # dataset-wide problems: name the data source too
             if e.file is not None:
                 raise

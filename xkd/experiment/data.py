@@ -13,6 +13,14 @@ from xkd.data import TextDataset, load_data
 __all__ = ["load_run_data"]
 
 
+def _task(data) -> TextDataset:
+    return load_data(
+        data.path,
+        columns=data.columns or None,
+        max_train_per_language=data.max_train_per_language,
+    )
+
+
 def load_run_data(cfg: RunConfig) -> tuple[TextDataset, pd.DataFrame | None]:
     """``(dataset, pairs_frame)``: ``pairs_frame`` is the corpus's rows, or None (the task's
     own pair ids)."""
@@ -21,7 +29,7 @@ def load_run_data(cfg: RunConfig) -> tuple[TextDataset, pd.DataFrame | None]:
 
     data = cfg.data
     if not data.parallel_corpus:
-        return load_data(data.path, columns=data.columns or None), None
+        return _task(data), None
     corpus = load_parallel(
         data.parallel_corpus,
         source_language=data.source_language,
@@ -29,7 +37,7 @@ def load_run_data(cfg: RunConfig) -> tuple[TextDataset, pd.DataFrame | None]:
     )
     if not str(data.path).strip():  # alignment-only: the corpus is all the data there is
         return TextDataset(corpus.frame[list(COLUMNS)], [], corpus.name), corpus.frame
-    dataset = load_data(data.path, columns=data.columns or None)
+    dataset = _task(data)
     if data.parallel_corpus.strip() == str(data.path).strip():
         return dataset, corpus.frame  # the task's rows are already there
     held = corpus.frame[corpus.frame["split"] == "test"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from xkd.config import DataConfig
+from xkd.data.sampling import lowest_rows
 from xkd.errors import DataError
 
 NO_LABEL = -100
@@ -42,26 +43,23 @@ class Examples:
         self.languages += other.languages
 
 
-def _cap(frame: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
-    if cap is None or len(frame) <= cap:
-        return frame
-    return frame.sample(n=cap, random_state=seed).sort_index()
+def _cap(frame: pd.DataFrame, cap: int | None) -> pd.DataFrame:
+    """``data.max_train_per_language`` (also applied while loading, with the same rule)."""
+    return lowest_rows(frame, cap)
 
 
 def label_index(labels: list[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(labels)}
 
 
-def source_examples(
-    frame: pd.DataFrame, cfg: DataConfig, labels: list[str], seed: int = 0
-) -> Examples:
+def source_examples(frame: pd.DataFrame, cfg: DataConfig, labels: list[str]) -> Examples:
     """Labelled source-language training rows (the no-KD baseline trains on these alone).
 
     Data without any label (an alignment-only run) gives its source-language training texts,
     unlabelled: the student learns the teacher's embeddings of them."""
     index = label_index(labels)
     rows = frame[(frame["language"] == cfg.source_language) & (frame["split"] == "train")]
-    rows = _cap(rows, cfg.max_train_per_language, seed)
+    rows = _cap(rows, cfg.max_train_per_language)
     if not labels:
         texts = rows["text"].drop_duplicates().tolist()
         return Examples(
@@ -79,9 +77,7 @@ def source_examples(
     )
 
 
-def parallel_examples(
-    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], seed: int = 0
-) -> Examples:
+def parallel_examples(frame: pd.DataFrame, cfg: DataConfig, targets: list[str]) -> Examples:
     """(translation -> source) rows for every target language, joined on ``pair_id``."""
     train = frame[(frame["split"] == "train") & frame["pair_id"].notna()]
     src = train[train["language"] == cfg.source_language].drop_duplicates("pair_id")
@@ -90,7 +86,7 @@ def parallel_examples(
     for lang in targets:
         tgt = train[train["language"] == lang]
         tgt = tgt[tgt["pair_id"].isin(src.index)]
-        tgt = _cap(tgt, cfg.max_train_per_language, seed)
+        tgt = _cap(tgt, cfg.max_train_per_language)
         out.extend(
             Examples(
                 tgt["text"].tolist(),
@@ -102,14 +98,12 @@ def parallel_examples(
     return out
 
 
-def unlabeled_examples(
-    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], seed: int = 0
-) -> Examples:
+def unlabeled_examples(frame: pd.DataFrame, cfg: DataConfig, targets: list[str]) -> Examples:
     """Target-language training texts read by both models; the teacher's output is the only label."""
     out = Examples([], [], [], [])
     for lang in targets:
         rows = frame[(frame["language"] == lang) & (frame["split"] == "train")]
-        rows = _cap(rows, cfg.max_train_per_language, seed)
+        rows = _cap(rows, cfg.max_train_per_language)
         texts = rows["text"].tolist()
         out.extend(Examples(texts, list(texts), [NO_LABEL] * len(texts), [lang] * len(texts)))
     return out
@@ -120,7 +114,6 @@ def kd_examples(
     cfg: DataConfig,
     labels: list[str],
     targets: list[str],
-    seed: int = 0,
     *,
     pairs_frame: pd.DataFrame | None = None,
 ) -> Examples:
@@ -128,9 +121,9 @@ def kd_examples(
 
     The parallel pairs come from ``pairs_frame`` (a parallel corpus,
     :mod:`xkd.data.parallel`) when given, else from the task data's own pair ids."""
-    out = source_examples(frame, cfg, labels, seed)
+    out = source_examples(frame, cfg, labels)
     if cfg.parallel and targets:
-        pairs = parallel_examples(frame if pairs_frame is None else pairs_frame, cfg, targets, seed)
+        pairs = parallel_examples(frame if pairs_frame is None else pairs_frame, cfg, targets)
         if len(pairs) == 0 and pairs_frame is not None:
             raise DataError(
                 f"data.parallel_corpus has no training pair between the source language "
@@ -146,7 +139,7 @@ def kd_examples(
             )
         out.extend(pairs)
     if cfg.unlabeled_targets and targets:
-        out.extend(unlabeled_examples(frame, cfg, targets, seed))
+        out.extend(unlabeled_examples(frame, cfg, targets))
     return out
 
 
