@@ -8,10 +8,13 @@ Labels come from :mod:`xkd.app.labels` (one label per concept); data from :mod:`
 from __future__ import annotations
 
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from xkd.app import fmt, rundata
 from xkd.app import labels as L
+from xkd.app.health import MEASURES, health_curves, references
 from xkd.runs import Run, stop_run
 
 #: Session key of the notice shown once at the top of the next run of a page.
@@ -94,6 +97,68 @@ def loss_curves(long, *, key: str, color: str = "term", log_y: bool = False) -> 
     return True
 
 
+def health_chart(curves, *, key: str) -> bool:
+    """Alignment health over steps (:func:`xkd.app.health.health_curves`): one panel per
+    measure, one line per language for the student; dashed lines: the teacher, dotted: the
+    no-KD baseline at its end. False when there is nothing to draw."""
+    student = curves[curves["model"] == "student"] if curves is not None else None
+    if student is None or student.empty:
+        return False
+    measures = [m for m in MEASURES.values() if m in set(student["measure"])]
+    languages = sorted(set(student["language"]))
+    colors = {lang: SERIES_COLORS[i % len(SERIES_COLORS)] for i, lang in enumerate(languages)}
+    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=measures)
+    refs = references(curves)
+    last = int(student["step"].max()) or 1
+    for col, measure in enumerate(measures, start=1):
+        for lang in languages:
+            part = student[(student["measure"] == measure) & (student["language"] == lang)]
+            if part.empty:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=part["step"],
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=lang,
+                    legendgroup=lang,
+                    showlegend=col == 1,
+                    line=dict(color=colors[lang]),
+                ),
+                row=1,
+                col=col,
+            )
+            for model, dash in (("teacher", "dash"), ("baseline", "dot")):
+                ref = refs[(refs["model"] == model) & (refs["measure"] == measure)]
+                ref = ref[ref["language"] == lang]
+                if not ref.empty:
+                    fig.add_trace(
+                        go.Scatter(
+                            x=[0, last],
+                            y=[ref["value"].iloc[0]] * 2,
+                            mode="lines",
+                            line=dict(color=colors[lang], dash=dash, width=1),
+                            name=f"{lang} · {L.model_label(model)}",
+                            legendgroup=lang,
+                            showlegend=False,
+                            hoverinfo="name+y",
+                        ),
+                        row=1,
+                        col=col,
+                    )
+    fig.update_layout(
+        height=300, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25)
+    )
+    fig.update_xaxes(title_text="step")
+    st.plotly_chart(fig, key=key)
+    st.caption(
+        f"{L.STUDENT} on held-out translation pairs at each alignment step; dashed: the "
+        f"{L.TEACHER}, dotted: the {L.BASELINE}. A lower language-ID probe accuracy means a "
+        "more language-neutral space."
+    )
+    return True
+
+
 def headline_row(run: Run, *, speed: bool = False) -> None:
     """The run's headline metrics in one row (from ``run.headline``; ``–`` where missing).
 
@@ -137,5 +202,6 @@ def run_view(run: Run, *, key: str, result_pages: dict[str, str], log_y: bool = 
     long = rundata.curves_long(rundata.metrics_frame(run.path))
     if not loss_curves(long, key=f"{key}_curves", log_y=log_y) and run.active:
         st.caption("Loss curves appear after the first logged training steps.")
+    health_chart(health_curves(run.path), key=f"{key}_health")
     with st.expander("Logs", expanded=run.state in ("failed", "interrupted")):
         st.code(rundata.log_tail(run.path) or "(no log yet)", language="text")

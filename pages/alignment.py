@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
+from pages._alignment_replay import over_training
 from xkd.app import alignment as A
 from xkd.app import labels as L
 from xkd.errors import XKDError
@@ -192,6 +193,26 @@ def retrieval(run: Run, emb) -> None:
     )
 
 
+def language_bias(run: Run) -> None:
+    table = A.language_bias_table(run.eval)
+    if table.empty:
+        return
+    st.markdown("**Language bias: every language in one pool**")
+    st.dataframe(
+        L.with_model_labels(table),
+        hide_index=True,
+        width="stretch",
+        key="align_bias",
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:]},
+    )
+    st.caption(
+        "mixed: retrieval@1 of each target sentence when the candidates are the test sentences "
+        "of every language at once (a hit is its translation in any language); own: tgt→src "
+        "@1 against the source language alone; drop = own - mixed. A space that clusters by "
+        "language retrieves same-language sentences and drops a lot."
+    )
+
+
 def selection(emb, selected: list[int]) -> None:
     st.markdown("**Selection**")
     if not selected:
@@ -215,9 +236,14 @@ def selection(emb, selected: list[int]) -> None:
 
 C.ensure_router("alignment")
 intro()
+live = C.current_run("The embedding map appears here once a run has started.")
+if live is None:
+    st.stop()
+over_training(live)
 run, emb = C.current_results(
     "embeddings", "Embeddings", "The embedding map appears here once a run has finished."
 )
+st.subheader("Test set, at the end")
 color_by, models, languages = controls(emb)
 if not models:
     st.info("Pick at least one model.")
@@ -230,4 +256,5 @@ with left:
     selected = embedding_map(run, proj, models, color_by)
 with right:
     retrieval(run, emb)
+    language_bias(run)
 selection(emb, selected)

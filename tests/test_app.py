@@ -403,3 +403,24 @@ def test_every_page_opens_a_run_folder_of_the_previous_format(runs_dir):
             values = texts(at.metric)
             assert "60.2%" in values and "+52.0 pts" in values, values
             assert "None" not in values and "nan" not in values
+
+
+def test_alignment_replays_the_map_over_training_steps(runs_dir, real_run):
+    from xkd.app.health import map_steps
+
+    run = add_real_run(runs_dir, real_run)
+    steps = map_steps(run)
+    assert len(steps) >= 3 and steps[0] == 0
+    at = goto(new_app(), "alignment")
+    assert "Over training" in texts(at.subheader)
+    assert at.select_slider(key="align_step").value == steps[-1]
+    charts = len(at.get("plotly_chart"))
+    at.select_slider(key="align_step").set_value(steps[0]).run()
+    no_exception(at)
+    assert "at step 0" in texts(at.markdown)
+    at.toggle(key="align_contours").set_value(False).run()
+    at.multiselect(key="align_replay_models").set_value(["teacher", "baseline"]).run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == charts
+    (table,) = [d.value for d in at.dataframe if "CKA with teacher" in d.value.columns]
+    assert "pair cosine" in table.columns and len(table) >= 2

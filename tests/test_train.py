@@ -298,7 +298,7 @@ def test_eval_every_logs_dev_accuracy_per_language(tiny_teacher_dir, tmp_path):
     assert main(args) == 0
     metrics = next((tmp_path / "runs").glob("*/metrics.jsonl")).read_text().splitlines()
     records = [json.loads(line) for line in metrics]
-    assert all(r["kind"] in ("train", "eval") for r in records)
+    assert all(r["kind"] in ("train", "eval", "alignment") for r in records)
     evals = [r for r in records if r["kind"] == "eval"]
     assert evals and all(set(r["accuracy"]) == {"en", "it"} for r in evals)
     assert all(0 <= v <= 1 for r in evals for v in r["accuracy"].values())

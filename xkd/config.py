@@ -280,6 +280,11 @@ class TrainConfig:
     seed: int = _f(0, "random seed")
     freeze: str = _f("full", "student fine-tuning: full | top:K (top K blocks only)")
     eval_every: int = _f(0, "evaluate on dev every N steps (0 = only at the end)")
+    alignment_points: int = _f(
+        8,
+        "alignment health (retrieval, pair cosine, language-ID probe, CKA on held-out pairs) "
+        "and the map, at step 0, the end and this many steps between (0 = off)",
+    )
     log_every: int = _f(5, "write metrics.jsonl every N steps")
     checkpoint_every: int = _f(0, "save a resumable checkpoint every N steps (0 = each epoch end)")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")
@@ -311,6 +316,7 @@ class TrainConfig:
             "grad_clip",
             "seed",
             "eval_every",
+            "alignment_points",
             "log_every",
             "checkpoint_every",
             "max_steps",
@@ -319,6 +325,11 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
         if self.seed >= 2**32:
             raise ConfigError(f"train.seed={self.seed} must be < 2**32")
+        if self.alignment_points > 100:
+            raise ConfigError(
+                f"train.alignment_points={self.alignment_points}: use at most 100 (each point "
+                "stores a map of the held-out pairs)"
+            )
 
 
 @dataclass

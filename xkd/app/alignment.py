@@ -83,6 +83,19 @@ def alignment_table(result: dict | None, embeddings: pd.DataFrame | None = None,
 PROJECTION_COLUMNS = ["row", "x", "y", "model", "language", "label", "pair_id", "text"]
 
 
+def language_bias_table(result: dict | None) -> pd.DataFrame:
+    """``language, model, own, mixed, drop`` from ``eval.json["language_bias"]`` (empty for a
+    run evaluated before it existed)."""
+    cols = ["language", "model", "own", "mixed", "drop"]
+    bias = (result or {}).get("language_bias") or {}
+    rows = [
+        {"language": lang, "model": model, **{k: v.get(k) for k in ("own", "mixed", "drop")}}
+        for lang, models in bias.items()
+        for model, v in models.items()
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def projection_frame(
     embeddings: pd.DataFrame | None,
     *,

@@ -113,9 +113,8 @@ def evaluate(
             entry["kl"] = M.mean_kl(t_logits[mask], outs["student"][0][mask])
         per_lang[lang] = entry
 
-    retrieval, pair_cos = _alignment(
-        rows, source_language, languages[1:], t_pooled, {n: o[1] for n, o in outs.items()}
-    )
+    pooled = {"teacher": t_pooled} | {n: o[1] for n, o in outs.items()}
+    retrieval, pair_cos = _alignment(rows, source_language, languages[1:], pooled)
     summary = {
         "split": split,
         "source_language": source_language,
@@ -124,6 +123,7 @@ def evaluate(
         "languages": per_lang,
         "retrieval": retrieval,
         "pair_cosine": pair_cos,
+        "language_bias": _language_bias(rows, retrieval, pooled),
         "agreement": {k: v["agreement"] for k, v in per_lang.items() if "agreement" in v},
         "kl": {k: v["kl"] for k, v in per_lang.items() if "kl" in v},
         "headline": Headline.compute(per_lang, source_language).to_dict(),
@@ -156,12 +156,31 @@ def _embedding_frame(rows: pd.DataFrame, model: str, vectors: np.ndarray) -> pd.
     return out
 
 
-def _alignment(rows, source, targets, t_pooled, pooled_by_model) -> tuple[dict, dict]:
+def _language_bias(rows: pd.DataFrame, retrieval: dict, pooled: dict) -> dict:
+    """Per target language and model: retrieval@1 of its sentences among the paired test
+    sentences of every language at once (``mixed``, :func:`~xkd.evaluate.health.
+    mixed_pool_retrieval`), the per-language tgt→src retrieval (``own``) and ``drop`` = own -
+    mixed: a language-neutral space loses little."""
+    from xkd.evaluate.health import mixed_pool_retrieval
+
+    pool = rows[rows["pair_id"].notna()].drop_duplicates(["pair_id", "language"])
+    idx, pairs, langs = pool.index.to_numpy(), pool["pair_id"], pool["language"]
+    out: dict = {}
+    for lang, entry in retrieval.items():
+        out[lang] = {}
+        for name, emb in pooled.items():
+            mixed = mixed_pool_retrieval(emb[idx], pairs, langs, lang)
+            own = entry[name]["tgt_to_src"]
+            out[lang][name] = {"mixed": mixed, "own": own, "drop": own - mixed}
+    return out
+
+
+def _alignment(rows, source, targets, pooled) -> tuple[dict, dict]:
     retrieval: dict = {}
     pair_cos: dict = {}
     src = rows[(rows["language"] == source) & rows["pair_id"].notna()].drop_duplicates("pair_id")
     src_pos = dict(zip(src["pair_id"], src.index))
-    models = {"teacher": t_pooled} | pooled_by_model
+    models = pooled
     for lang in targets:
         tgt = rows[(rows["language"] == lang) & rows["pair_id"].isin(src_pos)].drop_duplicates(
             "pair_id"

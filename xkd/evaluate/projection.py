@@ -18,7 +18,7 @@ import pandas as pd
 
 from xkd.errors import ConfigError
 
-__all__ = ["METHODS", "cached_projection", "center_groups", "pca_2d", "project"]
+__all__ = ["METHODS", "Pca2D", "cached_projection", "center_groups", "pca_2d", "project"]
 
 METHODS = ("pca", "umap")
 
@@ -48,20 +48,37 @@ def pca_2d(embeddings) -> np.ndarray:
     Each component's sign is fixed so that its largest-magnitude loading is positive.
     Fewer than two available components are padded with zeros.
     """
-    x = _as_matrix(embeddings)
-    n = x.shape[0]
-    out = np.zeros((n, 2), dtype=np.float64)
-    if n == 0 or x.shape[1] == 0:
-        return out
-    xc = x - x.mean(axis=0, keepdims=True)
-    _, s, vt = np.linalg.svd(xc, full_matrices=False)
-    k = min(2, vt.shape[0])
-    for j in range(k):
-        v = vt[j]
-        if v[np.argmax(np.abs(v))] < 0:
-            v = -v
-        out[:, j] = xc @ v
-    return out
+    return Pca2D.fit(embeddings).transform(embeddings)
+
+
+class Pca2D:
+    """A 2-D PCA fitted once (``mean``, ``components`` ``[2, D]``) that maps any embeddings of
+    the same width: a point's coordinates depend on its own vector only, so the points a model
+    did not change keep their place from one training step to the next."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+        self.mean, self.components = np.asarray(mean), np.asarray(components)
+
+    @classmethod
+    def fit(cls, embeddings) -> Pca2D:
+        x = _as_matrix(embeddings)
+        comps = np.zeros((2, x.shape[1]), dtype=np.float64)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            return cls(np.zeros(x.shape[1]), comps)
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        for j in range(min(2, vt.shape[0])):
+            v = vt[j]
+            comps[j] = -v if v[np.argmax(np.abs(v))] < 0 else v
+        return cls(mean, comps)
+
+    def transform(self, embeddings) -> np.ndarray:
+        x = _as_matrix(embeddings)
+        if x.shape[1] != self.components.shape[1]:
+            raise ValueError(
+                f"embeddings have width {x.shape[1]}, the projection {self.components.shape[1]}"
+            )
+        return (x - self.mean) @ self.components.T
 
 
 def _umap_2d(x: np.ndarray, n_neighbors: int, seed: int) -> np.ndarray:

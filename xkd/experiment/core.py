@@ -19,8 +19,10 @@
 6. ``cache_teacher``: the teacher's outputs for every text training and evaluation read,
    computed once (and reused from the run folder on resume);
 7. ``fit_teacher_head``: a head fitted on the cached embeddings when the teacher has none;
-8. ``train_baseline``: the no-KD student (same initial weights, source labels only);
-9. ``train_student``: the KD student;
+8. ``train_baseline``: the no-KD student (same initial weights, source labels only); the
+   alignment health of the student's initial weights and of the teacher is measured first
+   (step 0, :func:`~xkd.experiment.probes.start_alignment`);
+9. ``train_student``: the KD student, its alignment health measured along the way;
 10. ``evaluate``: ``eval.json`` (with its headline), ``embeddings.parquet``, ``predictions.parquet``.
 
 ``Experiment.reevaluate(run_dir)`` evaluates an existing run again from its saved models and its
@@ -55,12 +57,7 @@ from xkd.experiment.state import ExperimentState, RunResult, as_config, model_ca
 from xkd.runs.folder import RunFolder
 from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
-from xkd.train.examples import (
-    dev_examples,
-    kd_examples,
-    resolve_targets,
-    source_examples,
-)
+from xkd.train.examples import dev_examples, kd_examples, resolve_targets, source_examples
 from xkd.train.processes import broadcast
 from xkd.train.processes import start as start_processes
 
@@ -348,7 +345,7 @@ class Experiment:
 
     # -------------------------------------------------------------------------- helpers
     def _train(self, phase: str, model, recipe, examples, *, cache) -> None:
-        from xkd.experiment.objective import dev_accuracy_fn
+        from xkd.experiment.probes import start_alignment, training_probes
         from xkd.models import freeze
         from xkd.train.loop import tokenize_examples, train_model
         from xkd.train.objective import KDObjective
@@ -359,8 +356,12 @@ class Experiment:
         teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
         max_length = model.fit_length(cfg.data.max_length)
         data = tokenize_examples(examples, model.tokenizer, max_length, teacher_ids)
-        dev = self.state.dev
-        eval_fn = dev_accuracy_fn(model, dev, max_length) if dev and cfg.train.eval_every else None
+        main = self.folder if self.procs.is_main else None
+        for record in start_alignment(cfg, self.state, folder=main, resume=self.resume):
+            self.callbacks.on_log("student", record)
+        probes = training_probes(
+            cfg=cfg, state=self.state, phase=phase, model=model, max_length=max_length
+        )
         state = train_model(
             objective,
             data,
@@ -369,7 +370,7 @@ class Experiment:
             callbacks=self.callbacks,
             checkpoint_dir=self.folder.checkpoints_dir,
             resume=self.resume,
-            eval_fn=eval_fn,
+            probes=probes,
         )
         if state.stopped:
             raise RunStopped(phase)

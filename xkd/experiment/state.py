@@ -28,6 +28,8 @@ class ExperimentState:
     cache: Any = None  # xkd.train.cache.TeacherCache
     student: Any = None
     baseline_init: Any = None  # the baseline's initial weights (a copy of the student's)
+    probe_pairs: Any = None  # held-out pairs of the alignment health (xkd.evaluate.health.PairSet)
+    maps: Any = None  # the writer of alignment/ (xkd.runs.maps.AlignmentMaps; main process)
     baseline: Any = None
     recipe: Any = None  # xkd.losses.Recipe: the KD student's weighted terms, alpha, T
     teacher_info: dict = field(default_factory=dict)

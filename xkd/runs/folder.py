@@ -143,6 +143,11 @@ class RunFolder:
         return self.cache_dir / "teacher-tokens"
 
     @property
+    def alignment_dir(self) -> Path:
+        """``alignment/``: the held-out pairs' maps and embeddings per step (xkd.runs.maps)."""
+        return self.path / "alignment"
+
+    @property
     def logs_dir(self) -> Path:
         return self.path / "logs"
 

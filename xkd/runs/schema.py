@@ -6,7 +6,12 @@ Writers build these records; readers parse them here and nowhere else. Every lin
 - ``train``: ``{"kind": "train", "phase", "step", "epoch", "loss", "lr", "terms": {name: value}}``,
   the running mean of the loss and of each weighted term's raw value since the last record;
 - ``eval``: ``{"kind": "eval", "phase", "step", "epoch", "accuracy": {language: value}}``,
-  dev accuracy during training.
+  dev accuracy during training;
+- ``alignment``: ``{"kind": "alignment", "phase", "step", "epoch", "model", "languages":
+  {language: {"n_pairs", "retrieval_s2t", "retrieval_t2s", "pair_cosine", "cka"}},
+  "language_id", "language_id_chance", "seconds"}``, alignment health of ``model``
+  (``student``, ``teacher`` or ``baseline``) on the held-out pairs (:mod:`xkd.evaluate.health`);
+  ``seconds`` is what measuring it cost.
 
 Folders written before records had a ``kind`` (format 1) are read too: a record with
 ``eval_<lang>_accuracy`` keys is an ``eval`` record, any other a ``train`` record.
@@ -25,6 +30,7 @@ __all__ = [
     "EVAL_FIELDS",
     "FORMAT",
     "STATUS_FIELDS",
+    "AlignmentRecord",
     "EvalRecord",
     "Headline",
     "TrainRecord",
@@ -68,6 +74,7 @@ EVAL_FIELDS = frozenset(
         "languages",
         "retrieval",
         "pair_cosine",
+        "language_bias",
         "agreement",
         "kl",
         "headline",
@@ -129,7 +136,23 @@ class EvalRecord:
         return asdict(self)
 
 
-_RECORDS = {"train": TrainRecord, "eval": EvalRecord}
+@dataclass
+class AlignmentRecord:
+    phase: str
+    step: int
+    model: str
+    languages: dict[str, dict[str, float | int | None]]
+    language_id: float | None = None
+    language_id_chance: float | None = None
+    seconds: float | None = None
+    epoch: float | None = None
+    kind: str = "alignment"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_RECORDS = {"train": TrainRecord, "eval": EvalRecord, "alignment": AlignmentRecord}
 _EVAL_PREFIX, _EVAL_SUFFIX = "eval_", "_accuracy"
 
 
@@ -158,7 +181,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def parse_record(record: dict) -> TrainRecord | EvalRecord | None:
+def parse_record(record: dict) -> TrainRecord | EvalRecord | AlignmentRecord | None:
     """The typed record of one ``metrics.jsonl`` line; ``None`` for a kind this version does
     not know (a later feature's record) or a malformed line."""
     kind = record.get("kind")
@@ -175,7 +198,7 @@ def parse_record(record: dict) -> TrainRecord | EvalRecord | None:
 
 
 def read_metrics(run: str | os.PathLike | Any, kind: str) -> list[dict]:
-    """The records of ``kind`` (``train`` or ``eval``) in ``metrics.jsonl`` of ``run`` (a run
+    """The records of ``kind`` (``train``, ``eval`` or ``alignment``) in ``metrics.jsonl`` of ``run`` (a run
     folder path or a :class:`~xkd.runs.folder.RunFolder`), as dicts in the shapes above."""
     from xkd.runs.folder import RunFolder
 

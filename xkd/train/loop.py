@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,9 +252,13 @@ def train_model(
     callbacks: Callback | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
-    eval_fn=None,
+    probes: Sequence = (),
 ) -> TrainState:
     """Optimise ``objective`` on ``data``; returns the final :class:`TrainState`.
+
+    ``probes`` (:mod:`xkd.experiment.probes`) run on the main process at the steps they are
+    due (step 0 before the first update included), with the model in eval mode; their
+    records go to ``callbacks.on_log``.
 
     With ``checkpoint_dir``, a checkpoint is written every ``cfg.checkpoint_every`` steps (or at
     each epoch end) and when a stop is requested; with ``resume`` the loop continues from it.
@@ -282,6 +287,9 @@ def train_model(
     model, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
     lengths = [len(x) for x in data.input_ids]
     cb.on_phase(phase, total)
+    if state.step == 0 and probes:
+        model.eval()
+        _run_probes(probes, state, phase, 0.0, cb, procs)
     model.train()
     running: dict[str, float] = {}
     n_running = 0
@@ -324,22 +332,10 @@ def train_model(
                 state.history.append(record)
                 cb.on_log(phase, record)
                 running, n_running = {}, 0
-            if (
-                eval_fn is not None
-                and procs.is_main
-                and cfg.eval_every
-                and state.step % cfg.eval_every == 0
-            ):
+            if any(p.due(state.step, total) for p in probes):
                 model.eval()
-                record = {  # an "eval" record: dev accuracy per language
-                    "kind": "eval",
-                    "phase": phase,
-                    "step": state.step,
-                    "epoch": _epoch(state, len(batches)),
-                    "accuracy": eval_fn(),
-                }
+                _run_probes(probes, state, phase, _epoch(state, len(batches)), cb, procs)
                 model.train()
-                cb.on_log(phase, record)
             cb.on_step(phase, state.step, total, logs)
             at_epoch_end = state.batch_in_epoch == len(batches)
             periodic = cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
@@ -358,6 +354,15 @@ def train_model(
             _advance_if_epoch_end(state, len(batches))
     model.eval()
     return state
+
+
+def _run_probes(probes, state: TrainState, phase: str, epoch: float, cb, procs) -> None:
+    if not procs.is_main:
+        return
+    for probe in probes:
+        if probe.due(state.step, state.total_steps):
+            for record in probe(state.step):
+                cb.on_log(phase, {**record, "phase": phase, "step": state.step, "epoch": epoch})
 
 
 def _share_resumed(state: TrainState, optimizer, scheduler, procs: Processes) -> TrainState:
