@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages import _common as C
 from pages import _components as K
+from pages._layers import run_layers
 from xkd.app import health as H
 from xkd.app import labels as L
 from xkd.runs import Run
@@ -103,6 +104,7 @@ def over_training(run: Run) -> None:
     curves = H.health_curves(run.path)
     steps = H.map_steps(run.path)
     if curves.empty and not steps:
+        run_layers(run)
         return
     st.subheader("Over training")
     K.health_chart(curves, key="align_health")
@@ -132,3 +134,4 @@ def over_training(run: Run) -> None:
             "language's sentences are dense; alignment is where they overlap. Diamonds: "
             f"{L.STUDENT}, circles: {L.TEACHER}, x: {L.BASELINE}."
         )
+    run_layers(run)

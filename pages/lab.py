@@ -19,6 +19,7 @@ from pages import _common as C
 from pages import _components as K
 from pages._lab_launch import before_launch, launch_button, mtime
 from pages._lab_models import models
+from pages._layers import layer_assistant
 from xkd.app import files, rundata
 from xkd.app import form as F
 from xkd.app.form import LabForm, LossRow
@@ -351,5 +352,6 @@ form = LabForm.from_state(
 )
 cfg = build(form)
 if cfg is not None:
+    layer_assistant(cfg)
     before_launch(cfg, data_path, dataset)
     launch_button(cfg)

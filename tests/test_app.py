@@ -8,6 +8,7 @@ live dummy process, with partial metrics and no eval.json.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -424,3 +425,29 @@ def test_alignment_replays_the_map_over_training_steps(runs_dir, real_run):
     assert len(at.get("plotly_chart")) == charts
     (table,) = [d.value for d in at.dataframe if "CKA with teacher" in d.value.columns]
     assert "pair cosine" in table.columns and len(table) >= 2
+
+
+def test_lab_layer_assistant_suggests_and_fills_hidden_mse(runs_dir, real_run):
+    config = load_run(real_run).config
+    at = goto(new_app(lab_clone=("tiny", config)), "lab")
+    at.button(key="lab_layers_run").click().run()
+    no_exception(at)
+    assert "Suggested: `1:" in texts(at.markdown)
+    at.button(key="lab_layers_use").click().run()
+    no_exception(at)
+    saved = at.session_state["lab_saved"]
+    (row,) = [r for r in saved.losses if r.name == "hidden_mse"]
+    assert row.layer_map.startswith("1:")
+    assert "hidden_mse now maps the layers" in texts(at.info)
+
+
+def test_alignment_compares_the_layers_before_and_after_training(runs_dir, real_run):
+    run = add_real_run(runs_dir, real_run)
+    at = goto(new_app(), "alignment")
+    at.button(key="align_layers_run").click().run()
+    no_exception(at)
+    assert "Suggested layer_map before" in texts(at.caption)
+    saved = json.loads((run / "cache" / "layers.json").read_text())
+    assert set(saved) == {"n_texts", "before", "after"} and saved["after"]["suggested"]
+    at = goto(new_app(), "alignment")  # read back, not recomputed
+    assert "Suggested layer_map before" in texts(at.caption)

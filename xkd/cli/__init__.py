@@ -18,6 +18,7 @@ from xkd.cli.commands import (
     cmd_data_check,
     cmd_eval,
     cmd_export,
+    cmd_layers,
     cmd_runs,
     cmd_train,
 )
@@ -131,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 2 on warnings too (errors, which training refuses, always exit 2)",
     )
     c.set_defaults(func=cmd_data_check)
+
+    ly = sub.add_parser(
+        "layers",
+        help="layer-mapping assistant: teacher x student layer CKA and a suggested layer_map",
+        epilog=EPILOG,
+    )
+    ly.add_argument("teacher", nargs="?", help="the teacher (as `teacher:` in a config)")
+    ly.add_argument("student", nargs="?", help="the student (as `student:`, e.g. from-teacher:3)")
+    ly.add_argument("--data", help="the task data (as data.path; default: the preset's)")
+    ly.add_argument("--preset", default="demo", help="the settings to start from (default: demo)")
+    ly.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ly.add_argument(
+        "--run", metavar="RUN", help="a finished run: its teacher and trained student instead"
+    )
+    ly.add_argument("--texts", type=int, default=300, help="KD examples to measure (300)")
+    ly.add_argument("--json", action="store_true", help="print the report as JSON")
+    runs_opt(ly)
+    ly.set_defaults(func=cmd_layers)
 
     a = sub.add_parser(
         "app", help="launch the Streamlit app (localhost only by default)", epilog=EPILOG

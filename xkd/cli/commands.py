@@ -133,6 +133,34 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_layers(args) -> int:
+    from xkd.experiment.layers import run_layer_report, suggest_layers
+
+    _quiet_transformers()
+    if args.texts < 4:
+        raise ConfigError(f"--texts {args.texts}: use at least 4 examples (300 is a good size)")
+    if args.run:
+        if args.teacher or args.student:
+            raise ConfigError("give TEACHER STUDENT or --run RUN, not both")
+        report = run_layer_report(_find_run(_runs_dir(args), args.run), n_texts=args.texts)
+    else:
+        sets = list(args.set)
+        sets += [f"teacher={args.teacher}"] if args.teacher else []
+        sets += [f"student={args.student}"] if args.student else []
+        sets += [f"data.path={args.data}"] if args.data else []
+        report = suggest_layers(build_config(None, args.preset, sets), n_texts=args.texts)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format())
+        pairs = json.dumps(report.suggested)
+        print(
+            '\nto use it: --set \'distill.losses=[{"name": "hidden_mse", "weight": 1, '
+            f'"params": {{"layer_map": {pairs}}}}}]\'  (plus your other terms)'
+        )
+    return 0
+
+
 def cmd_runs(args) -> int:
     from xkd.runs import list_runs
 
