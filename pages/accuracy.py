@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _common as C
 from pages import _components as K
 from xkd.app import accuracy as A
+from xkd.app import attribution as G
 from xkd.app import labels as L
 from xkd.runs import Run
 
@@ -148,10 +149,43 @@ def across_runs() -> None:
     )
 
 
+def transfer_gaps(run: Run) -> None:
+    """Why each target language gained or lost: the gaps next to the factors."""
+    table = G.attribution_table(run.eval)
+    if table.empty:
+        return
+    st.subheader("Transfer gaps and their likely causes")
+    lines = G.shortfall_lines(run.eval)
+    if lines:
+        st.warning("Languages that fall short:\n" + "\n".join(f"- {line}" for line in lines))
+    else:
+        st.success("No target language falls short of the teacher by 15 points or more.")
+    st.dataframe(table, hide_index=True, width="stretch", key="acc_attribution")
+    long = G.gap_vs_factors(run.eval)
+    if not long.empty:
+        fig = px.scatter(
+            long, x="value", y="gap", text="language", facet_col="factor", facet_col_spacing=0.04
+        )
+        fig.update_traces(textposition="top center")
+        fig.update_xaxes(matches=None, title_text="")
+        fig.for_each_annotation(lambda a: a.update(text=a.text.replace("factor=", "")))
+        fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
+        st.plotly_chart(fig, key="acc_gap_factors")
+    st.caption(
+        "teacher (source items) - student: the teacher's accuracy on the source-language "
+        "versions of a language's test items minus the KD student's on the items themselves "
+        "(what crossing the language costs). A language falls short at a gap of 15 points or "
+        "more, or a student within 5 points of the majority prior; the cause is the first of: "
+        "unknown tokens (5 % or more), twice the source's tokens per word, few parallel pairs, "
+        "a weak teacher, a small test set."
+    )
+
+
 C.ensure_router("accuracy")
 intro()
 run = C.current_run("Accuracy per language appears here once a run has finished.")
 if run is None:
     st.stop()
 this_run(run)
+transfer_gaps(run)
 across_runs()

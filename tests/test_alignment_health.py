@@ -225,3 +225,67 @@ def test_eval_json_has_language_bias_for_every_model(tiny_teacher_dir, tiny_csv,
         for name, v in models.items():
             assert v["own"] == retrieval[lang][name]["tgt_to_src"]
             assert v["drop"] == pytest.approx(v["own"] - v["mixed"])
+
+
+def test_shortfalls_name_the_likeliest_cause():
+    from xkd.evaluate.attribution import shortfalls
+
+    base = {"prior": 0.25, "n_test": 100, "teacher_source": 0.9, "student": 0.5}
+    attr = {
+        "ja": base
+        | {
+            "teacher_gap": 0.4,
+            "unknown_rate": 0.58,
+            "script": "Cjk",
+            "tokens_per_word": 1.0,
+            "parallel_pairs": 500,
+        },
+        "fi": base
+        | {
+            "teacher_gap": 0.3,
+            "unknown_rate": 0.0,
+            "script": "Latin",
+            "tokens_per_word": 4.0,
+            "parallel_pairs": 500,
+        },
+        "sw": base
+        | {
+            "teacher_gap": 0.3,
+            "unknown_rate": 0.0,
+            "script": "Latin",
+            "tokens_per_word": 1.4,
+            "parallel_pairs": 40,
+        },
+        "de": base
+        | {
+            "teacher_gap": 0.05,
+            "unknown_rate": 0.0,
+            "script": "Latin",
+            "tokens_per_word": 1.3,
+            "parallel_pairs": 500,
+        },
+    }
+    causes = shortfalls(attr, source_fertility=1.2)
+    assert causes["de"] is None
+    assert causes["ja"].startswith("58% unknown tokens") and "Cjk" in causes["ja"]
+    assert "tokens per word" in causes["fi"] and "3.3x" in causes["fi"]
+    assert causes["sw"].startswith("only 40 parallel pairs")
+
+
+def test_eval_json_attributes_each_target_languages_gap(tiny_teacher_dir, tiny_csv, tmp_path):
+    cfg = _config(tiny_teacher_dir, tiny_csv)
+    cfg["train"]["alignment_points"] = 0
+    result = xkd.distill(cfg, runs_dir=tmp_path / "runs")
+    saved = RunFolder(result.run_dir).read_eval()
+    attr = saved["attribution"]
+    assert set(attr) == set(saved["target_languages"]) and attr
+    for lang, a in attr.items():
+        entry = saved["languages"][lang]
+        assert a["kd_gain"] == pytest.approx(
+            entry["student"]["accuracy"] - entry["baseline"]["accuracy"]
+        )
+        assert a["parallel_pairs"] > 0 and a["script"] == "Latin"
+        assert 0 <= a["unknown_rate"] <= 1 and a["tokens_per_word"] > 0
+        if a["teacher_gap"] is not None:
+            assert a["teacher_gap"] == pytest.approx(a["teacher_source"] - a["student"])
+        assert isinstance(a["short"], bool) and (a["cause"] is None) == (not a["short"])

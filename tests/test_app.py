@@ -451,3 +451,12 @@ def test_alignment_compares_the_layers_before_and_after_training(runs_dir, real_
     assert set(saved) == {"n_texts", "before", "after"} and saved["after"]["suggested"]
     at = goto(new_app(), "alignment")  # read back, not recomputed
     assert "Suggested layer_map before" in texts(at.caption)
+
+
+def test_accuracy_attributes_the_transfer_gaps(runs_dir, real_run):
+    add_real_run(runs_dir, real_run)
+    at = goto(new_app(), "accuracy")
+    assert "Transfer gaps and their likely causes" in texts(at.subheader)
+    (table,) = [d.value for d in at.dataframe if "tokens per word" in d.value.columns]
+    assert len(table) >= 1 and "falls short" in table.columns
+    assert texts(at.warning) or texts(at.success)

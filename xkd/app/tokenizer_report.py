@@ -12,12 +12,13 @@ Only tokenizer files are read (``AutoTokenizer``, offline); no model weights are
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from xkd.evaluate.tokens import tokenizer_stats
 
 COLUMNS = [
     "language",
@@ -72,30 +73,6 @@ def sample_texts(frame: pd.DataFrame, languages: list[str], per_language: int = 
             part = part.sample(per_language, random_state=seed)
         out[lang] = part["text"].astype(str).tolist()
     return out
-
-
-def tokenizer_stats(tokenizer, texts: list[str], max_length: int | None = None) -> dict:
-    """Unknown-token rate, tokens per word, chars per token and truncation share for ``texts``."""
-    if not texts:
-        return {"texts": 0}
-    enc = tokenizer(list(texts), add_special_tokens=False, truncation=False)
-    ids = enc["input_ids"]
-    unk = tokenizer.unk_token_id
-    n_tokens = sum(len(x) for x in ids)
-    n_unk = sum(sum(1 for t in x if t == unk) for x in ids) if unk is not None else 0
-    n_words = sum(len(re.findall(r"\S+", t)) for t in texts)
-    n_chars = sum(len(re.sub(r"\s+", "", t)) for t in texts)
-    special = 2  # [CLS] and [SEP] or equivalent
-    truncated = (
-        sum(1 for x in ids if len(x) + special > max_length) / len(ids) if max_length else 0.0
-    )
-    return {
-        "texts": len(texts),
-        "unknown-token rate": n_unk / n_tokens if n_tokens else float("nan"),
-        "tokens per word": n_tokens / n_words if n_words else float("nan"),
-        "chars per token": n_chars / n_tokens if n_tokens else float("nan"),
-        "truncated": truncated,
-    }
 
 
 def tokenizer_report(

@@ -80,8 +80,11 @@ def evaluate(
     split: str = "test",
     sizes: dict | None = None,
     measure_speed: bool = True,
+    parallel_pairs: dict[str, int] | None = None,
 ) -> EvalResult:
-    """Evaluate teacher, student (and baseline) on ``split`` rows of every language."""
+    """Evaluate teacher, student (and baseline) on ``split`` rows of every language;
+    ``parallel_pairs`` (training pairs per target language) feeds the transfer-gap
+    attribution."""
     languages = [source_language] + [t for t in target_languages if t != source_language]
     rows = frame[(frame["split"] == split) & frame["language"].isin(languages)].reset_index(
         drop=True
@@ -124,6 +127,9 @@ def evaluate(
         "retrieval": retrieval,
         "pair_cosine": pair_cos,
         "language_bias": _language_bias(rows, retrieval, pooled),
+        "attribution": _attribution(
+            rows, y_all, source_language, per_lang, outs, t_logits, student, parallel_pairs
+        ),
         "agreement": {k: v["agreement"] for k, v in per_lang.items() if "agreement" in v},
         "kl": {k: v["kl"] for k, v in per_lang.items() if "kl" in v},
         "headline": Headline.compute(per_lang, source_language).to_dict(),
@@ -154,6 +160,24 @@ def _embedding_frame(rows: pd.DataFrame, model: str, vectors: np.ndarray) -> pd.
     out["model"] = model
     out["vector"] = list(vectors.astype(np.float32))
     return out
+
+
+def _attribution(rows, y, source, per_lang, outs, t_logits, student, parallel_pairs) -> dict:
+    """Transfer-gap attribution (:mod:`xkd.evaluate.attribution`); empty without labels."""
+    from xkd.evaluate.attribution import attribution
+
+    if t_logits is None or outs["student"][0] is None:
+        return {}
+    preds = {"teacher": t_logits.argmax(1)} | {n: o[0].argmax(1) for n, o in outs.items()}
+    return attribution(
+        rows=rows,
+        y=y,
+        source_language=source,
+        per_language=per_lang,
+        predictions=preds,
+        tokenizer=student.tokenizer,
+        parallel_pairs=parallel_pairs or {},
+    )
 
 
 def _language_bias(rows: pd.DataFrame, retrieval: dict, pooled: dict) -> dict:

@@ -48,10 +48,22 @@ def evaluate_run(
         split=split,
         sizes=sizes,
         measure_speed=measure_speed,
+        parallel_pairs=_pairs_per_language(state.kd),
     )
     if split == "test":
         folder.write_tables(embeddings=res.embeddings, predictions=res.predictions)
     return res.summary
+
+
+def _pairs_per_language(kd) -> dict[str, int]:
+    """The parallel pairs the student trained on, per target language (translation rows)."""
+    out: dict[str, int] = {}
+    if kd is None:
+        return out
+    for lang, same in zip(kd.languages, kd.same_text, strict=True):
+        if not same:
+            out[lang] = out.get(lang, 0) + 1
+    return out
 
 
 def write_cards(folder: RunFolder, *, cfg: RunConfig, state, result: dict) -> None:
@@ -75,7 +87,7 @@ def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
     from xkd.experiment.state import ExperimentState
     from xkd.models import load_model
     from xkd.train.cache import TeacherCache
-    from xkd.train.examples import resolve_targets
+    from xkd.train.examples import kd_examples, resolve_targets
 
     for role in ("teacher", "student"):
         if not folder.model_dir(role).is_dir():
@@ -85,8 +97,10 @@ def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
             )
     cfg = from_dict(load_yaml(folder.config_path))
     s = ExperimentState()
-    s.dataset, _ = load_run_data(cfg)
+    s.dataset, pairs = load_run_data(cfg)
     s.targets = resolve_targets(cfg.data, s.dataset.languages())
+    frame, labels = s.dataset.frame, s.dataset.labels
+    s.kd = kd_examples(frame, cfg.data, labels, s.targets, pairs_frame=pairs)  # pairs per language
     s.teacher = load_model(str(folder.teacher_dir))
     s.student = load_model(str(folder.student_dir))
     s.baseline = load_model(str(folder.baseline_dir)) if folder.baseline_dir.is_dir() else None

@@ -75,6 +75,7 @@ EVAL_FIELDS = frozenset(
         "retrieval",
         "pair_cosine",
         "language_bias",
+        "attribution",
         "agreement",
         "kl",
         "headline",

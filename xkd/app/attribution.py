@@ -1,0 +1,51 @@
+"""The transfer-gap attribution of ``eval.json`` for the Accuracy page: a table per target
+language, the long frame behind "gap against each factor", and the shortfall sentences."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["FACTORS", "attribution_table", "gap_vs_factors", "shortfall_lines"]
+
+#: eval.json field -> the label a page shows
+FACTORS = {
+    "tokens_per_word": "tokens per word",
+    "unknown_rate": "unknown-token rate",
+    "chars_per_token": "chars per token",
+    "parallel_pairs": "parallel pairs",
+    "n_test": "test items",
+}
+GAPS = {"teacher_gap": "teacher (source items) - student", "kd_gain": "KD - no-KD"}
+
+
+def attribution_table(result: dict | None) -> pd.DataFrame:
+    """One row per target language: the gaps, the factors and the script."""
+    attr = (result or {}).get("attribution") or {}
+    cols = ["language", *GAPS.values(), *FACTORS.values(), "script", "falls short"]
+    rows = []
+    for lang, a in attr.items():
+        row = {"language": lang, "script": a.get("script"), "falls short": bool(a.get("short"))}
+        row |= {label: a.get(key) for key, label in GAPS.items()}
+        row |= {label: a.get(key) for key, label in FACTORS.items()}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def gap_vs_factors(result: dict | None, gap: str = "teacher_gap") -> pd.DataFrame:
+    """``language, factor, value, gap``: one row per language and factor, for scatter plots."""
+    attr = (result or {}).get("attribution") or {}
+    rows = [
+        {"language": lang, "factor": label, "value": a.get(key), "gap": a.get(gap)}
+        for lang, a in attr.items()
+        for key, label in FACTORS.items()
+        if a.get(key) is not None and a.get(gap) is not None
+    ]
+    return pd.DataFrame(rows, columns=["language", "factor", "value", "gap"])
+
+
+def shortfall_lines(result: dict | None) -> list[str]:
+    """``"ja: 58% unknown tokens: ..."`` for each language that falls short."""
+    attr = (result or {}).get("attribution") or {}
+    return [
+        f"{lang}: {a['cause']}" for lang, a in attr.items() if a.get("short") and a.get("cause")
+    ]
