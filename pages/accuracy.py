@@ -10,6 +10,7 @@ from pages import _common as C
 from pages import _components as K
 from xkd.app import accuracy as A
 from xkd.app import attribution as G
+from xkd.app import form as F
 from xkd.app import labels as L
 from xkd.runs import Run
 
@@ -149,6 +150,22 @@ def across_runs() -> None:
     )
 
 
+def vocabulary_fix(run: Run) -> None:
+    """Where the attribution points to the vocabulary: clone the run into the Lab with a fix."""
+    languages = G.vocabulary_languages(run.eval)
+    if not languages or not run.config:
+        return
+    st.markdown(f"**The vocabulary holds back {', '.join(languages)}.** Try a fix in the Lab:")
+    cols = st.columns(2)
+    for col, (key, (what, config)) in zip(cols, G.vocabulary_fixes(run.config).items()):
+
+        def clone(config=config) -> None:
+            st.session_state[F.KEY_CLONE] = (run.run_id, config)
+
+        if col.button(f"Clone with {key}", key=f"acc_fix_{key}", help=what, on_click=clone):
+            st.switch_page(C.PAGE_FILES["lab"])
+
+
 def transfer_gaps(run: Run) -> None:
     """Why each target language gained or lost: the gaps next to the factors."""
     table = G.attribution_table(run.eval)
@@ -161,6 +178,7 @@ def transfer_gaps(run: Run) -> None:
     else:
         st.success("No target language falls short of the teacher by 15 points or more.")
     st.dataframe(table, hide_index=True, width="stretch", key="acc_attribution")
+    vocabulary_fix(run)
     long = G.gap_vs_factors(run.eval)
     if not long.empty:
         fig = px.scatter(

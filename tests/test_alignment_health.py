@@ -289,3 +289,22 @@ def test_eval_json_attributes_each_target_languages_gap(tiny_teacher_dir, tiny_c
         if a["teacher_gap"] is not None:
             assert a["teacher_gap"] == pytest.approx(a["teacher_source"] - a["student"])
         assert isinstance(a["short"], bool) and (a["cause"] is None) == (not a["short"])
+
+
+def test_vocabulary_fixes_are_valid_configs_of_the_run():
+    from xkd.app.attribution import vocabulary_fixes, vocabulary_languages
+    from xkd.config import from_dict
+    from xkd.presets import preset
+
+    result = {
+        "attribution": {
+            "ja": {"short": True, "cause": "58% unknown tokens: ..."},
+            "de": {"short": True, "cause": "only 40 parallel pairs: ..."},
+            "it": {"short": False, "cause": None},
+        }
+    }
+    assert vocabulary_languages(result) == ["ja"]
+    fixes = vocabulary_fixes(preset("demo"))
+    pieces = from_dict(fixes["pieces"][1])
+    assert pieces.model.vocab_pieces == 2000 and pieces.model.extend_vocab is True
+    assert from_dict(fixes["scratch"][1]).student == "scratch"

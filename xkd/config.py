@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from xkd.config_parse import _build, _coerce, load_yaml, merge, set_key
+from xkd.config_parse import _build, _coerce, load_yaml, losses_from, merge, set_key
 from xkd.errors import ConfigError
 
 __all__ = [
@@ -143,6 +143,12 @@ class ModelConfig:
         "vocabulary. true | false | auto (on for a WordPiece student, off with a note otherwise)",
         parse=_auto_bool,
     )
+    vocab_pieces: int = _f(
+        0,
+        "with extend_vocab: also learn this many WordPiece subwords on the target-language "
+        "training text and add them (embeddings: the mean of the pieces each replaces); "
+        "0 = characters only",
+    )
     teacher_epochs: int = _f(
         0,
         "epochs of teacher training when it has no head (0 = auto: 30 for a head on frozen features, 3 otherwise)",
@@ -177,6 +183,13 @@ class ModelConfig:
         if self.teacher_head not in ("keep", "refit"):
             raise ConfigError(f"model.teacher_head='{self.teacher_head}': use keep or refit")
         _check_freeze("model.teacher_freeze", self.teacher_freeze)
+        if not 0 <= self.vocab_pieces <= 50_000:
+            raise ConfigError(f"model.vocab_pieces={self.vocab_pieces}: use 0..50000")
+        if self.vocab_pieces and self.extend_vocab is False:
+            raise ConfigError(
+                f"model.vocab_pieces={self.vocab_pieces} needs model.extend_vocab: true (or "
+                "auto); set it, or model.vocab_pieces: 0"
+            )
         for name in ("scratch_layers", "scratch_hidden", "vocab_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1")
@@ -205,41 +218,9 @@ class LossConfig:
             )
 
 
-# ---------------------------------------------------------------------------------------------
-# distill.losses from plain data: a list, one mapping, or "kl,parallel_mse:10" (the CLI)
-
-
 def _losses_from(value: Any, key: str) -> list[LossConfig]:
-    """A list of losses; also one mapping, or ``"kl,parallel_mse:10"`` (the command line)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    elif isinstance(value, dict | LossConfig):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        raise ConfigError(
-            f"'{key}' must be a list of losses like [{{name: kl, weight: 1.0}}] or "
-            f"kl,parallel_mse:10, got {type(value).__name__}"
-        )
-    return [_loss_from(v, f"{key}[{i}]") for i, v in enumerate(value)]
-
-
-def _loss_from(value: Any, key: str) -> LossConfig:
-    """Accept ``{name, weight, params}``, a bare name, or ``"name:weight"``."""
-    if isinstance(value, LossConfig):
-        return value
-    if isinstance(value, str):
-        name, _, weight = value.partition(":")
-        if not name.strip():
-            raise ConfigError(f"'{key}': {value!r} has no loss name; write name or name:weight")
-        return LossConfig(
-            name=name.strip(),
-            weight=_coerce(weight.strip(), float, f"{key}.weight") if weight.strip() else 1.0,
-        )
-    if not isinstance(value, dict):
-        raise ConfigError(f"'{key}' must be a mapping like {{name: kl, weight: 1.0}}")
-    return _build(LossConfig, value, prefix=f"{key}.")
+    """``distill.losses`` from plain data (:func:`xkd.config_parse.losses_from`)."""
+    return losses_from(value, key, LossConfig)
 
 
 @dataclass

@@ -157,3 +157,37 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def losses_from(value: Any, key: str, cls: type) -> list:
+    """A list of losses (``cls`` objects: ``LossConfig``); also one mapping, or
+    ``"kl,parallel_mse:10"`` (the command line)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, dict | cls):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"'{key}' must be a list of losses like [{{name: kl, weight: 1.0}}] or "
+            f"kl,parallel_mse:10, got {type(value).__name__}"
+        )
+    return [_loss_from(v, f"{key}[{i}]", cls) for i, v in enumerate(value)]
+
+
+def _loss_from(value: Any, key: str, cls: type):
+    """Accept ``{name, weight, params}``, a bare name, or ``"name:weight"``."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        name, _, weight = value.partition(":")
+        if not name.strip():
+            raise ConfigError(f"'{key}': {value!r} has no loss name; write name or name:weight")
+        return cls(
+            name=name.strip(),
+            weight=_coerce(weight.strip(), float, f"{key}.weight") if weight.strip() else 1.0,
+        )
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' must be a mapping like {{name: kl, weight: 1.0}}")
+    return _build(cls, value, prefix=f"{key}.")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FACTORS", "attribution_table", "gap_vs_factors", "shortfall_lines"]
+__all__ = [
+    "FACTORS",
+    "attribution_table",
+    "gap_vs_factors",
+    "shortfall_lines",
+    "vocabulary_fixes",
+    "vocabulary_languages",
+]
+
+#: subwords learnt by the "subword vocabulary" fix (model.vocab_pieces)
+FIX_PIECES = 2000
 
 #: eval.json field -> the label a page shows
 FACTORS = {
@@ -49,3 +59,37 @@ def shortfall_lines(result: dict | None) -> list[str]:
     return [
         f"{lang}: {a['cause']}" for lang, a in attr.items() if a.get("short") and a.get("cause")
     ]
+
+
+def vocabulary_languages(result: dict | None) -> list[str]:
+    """The languages whose shortfall the attribution puts on the vocabulary (unknown tokens or
+    words cut into small pieces)."""
+    attr = (result or {}).get("attribution") or {}
+    marks = ("unknown tokens", "tokens per word")
+    return [
+        lang
+        for lang, a in attr.items()
+        if a.get("short") and any(m in (a.get("cause") or "") for m in marks)
+    ]
+
+
+def vocabulary_fixes(config: dict) -> dict[str, tuple[str, dict]]:
+    """The run's config with each vocabulary fix applied: ``{key: (what it does, config)}``."""
+    import copy
+
+    pieces = copy.deepcopy(config)
+    pieces.setdefault("model", {}).update({"extend_vocab": True, "vocab_pieces": FIX_PIECES})
+    scratch = copy.deepcopy(config)
+    scratch["student"] = "scratch"
+    scratch.setdefault("model", {}).update({"extend_vocab": False, "vocab_pieces": 0})
+    return {
+        "pieces": (
+            f"the student's vocabulary extended with {FIX_PIECES} subwords learnt on the "
+            "target-language training text (their embeddings start from the pieces they replace)",
+            pieces,
+        ),
+        "scratch": (
+            "a scratch student with its own multilingual WordPiece vocabulary, trained on the data",
+            scratch,
+        ),
+    }

@@ -29,8 +29,14 @@ def build_student(cfg: RunConfig, s: ExperimentState) -> list[str]:
         trust_remote_code=cfg.model.trust_remote_code,
     )
     notes = list(s.student.notes) if s.student_spec.kind == "model" else []
+    targets = [t for t, lang in zip(texts, s.kd.languages) if lang != cfg.data.source_language]
     info, note = extend_as_set(
-        s.student, texts, setting=cfg.model.extend_vocab, seed=cfg.train.seed
+        s.student,
+        texts,
+        setting=cfg.model.extend_vocab,
+        seed=cfg.train.seed,
+        pieces=cfg.model.vocab_pieces,
+        piece_texts=targets or texts,
     )
     s.student_info |= info
     notes += [note] if note else []
