@@ -308,3 +308,21 @@ def test_vocabulary_fixes_are_valid_configs_of_the_run():
     pieces = from_dict(fixes["pieces"][1])
     assert pieces.model.vocab_pieces == 2000 and pieces.model.extend_vocab is True
     assert from_dict(fixes["scratch"][1]).student == "scratch"
+
+
+def test_a_student_of_another_width_gets_its_own_projection_and_no_cka(
+    tiny_teacher_dir, tiny_csv, tmp_path
+):
+    cfg = _config(tiny_teacher_dir, tiny_csv, student="scratch", baseline="false")
+    cfg["model"].update({"scratch_hidden": 16, "scratch_layers": 1, "vocab_size": 200})
+    cfg["model"]["extend_vocab"] = False
+    cfg["train"]["alignment_points"] = 1
+    result = xkd.distill(cfg, runs_dir=tmp_path / "runs")
+    folder = RunFolder(result.run_dir)
+    student = [r for r in read_metrics(folder, "alignment") if r["model"] == "student"]
+    assert student and all("cka" not in e for r in student for e in r["languages"].values())
+    from xkd.app.health import fitted_on, map_at
+
+    assert fitted_on(folder.path) == "student step 0"
+    points, _ = map_at(folder.path, student[-1]["step"])
+    assert set(points["model"]) == {"student"}  # the teacher's 32-wide map does not fit
