@@ -194,7 +194,8 @@ def transfer_gaps(run: Run) -> None:
         "versions of a language's test items minus the KD student's on the items themselves "
         "(what crossing the language costs). A language falls short at a gap of 15 points or "
         "more, or a student within 5 points of the majority prior; the cause is the first of: "
-        "unknown tokens (5 % or more), twice the source's tokens per word, few parallel pairs, "
+        "unknown tokens (5 % or more), twice the source's tokens per word (for scripts without "
+        "spaces: a character per token), few parallel pairs, "
         "a weak teacher, a small test set."
     )
 

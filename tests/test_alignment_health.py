@@ -256,6 +256,15 @@ def test_shortfalls_name_the_likeliest_cause():
             "tokens_per_word": 1.4,
             "parallel_pairs": 40,
         },
+        "zh": base
+        | {
+            "teacher_gap": 0.3,
+            "unknown_rate": 0.01,
+            "script": "Cjk",
+            "tokens_per_word": 9.0,
+            "chars_per_token": 1.0,
+            "parallel_pairs": 500,
+        },
         "de": base
         | {
             "teacher_gap": 0.05,
@@ -270,6 +279,7 @@ def test_shortfalls_name_the_likeliest_cause():
     assert causes["ja"].startswith("58% unknown tokens") and "Cjk" in causes["ja"]
     assert "tokens per word" in causes["fi"] and "3.3x" in causes["fi"]
     assert causes["sw"].startswith("only 40 parallel pairs")
+    assert causes["zh"].startswith("1.0 characters per token (Cjk script)")  # not "tokens/word"
 
 
 def test_eval_json_attributes_each_target_languages_gap(tiny_teacher_dir, tiny_csv, tmp_path):

@@ -65,7 +65,7 @@ def vocabulary_languages(result: dict | None) -> list[str]:
     """The languages whose shortfall the attribution puts on the vocabulary (unknown tokens or
     words cut into small pieces)."""
     attr = (result or {}).get("attribution") or {}
-    marks = ("unknown tokens", "tokens per word")
+    marks = ("unknown tokens", "tokens per word", "characters per token")
     return [
         lang
         for lang, a in attr.items()

@@ -13,8 +13,9 @@ For target language ``L``:
 
 :func:`shortfalls` marks a language that falls short (``teacher_gap`` of 15 points or more, or
 a student within 5 points of the majority prior) and names its most likely cause in a
-sentence, checking the factors in order: unknown tokens, fertility against the source language,
-parallel pairs, the teacher's own accuracy, test size.
+sentence, checking the factors in order: unknown tokens, fertility against the source language
+(for scripts written without spaces, characters per token instead), parallel pairs, the
+teacher's own accuracy, test size.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from xkd.evaluate.tokens import dominant_script, tokenizer_stats
 
 __all__ = ["attribution", "shortfalls"]
 
+#: scripts written without spaces between words: tokens per "word" reads high for them, so
+#: characters per token is compared instead
+NO_SPACE_SCRIPTS = frozenset({"Cjk", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar"})
 GAP_SHORT = 0.15  # a teacher_gap this large marks a language as falling short
 PRIOR_MARGIN = 0.05  # ... as does a student this close to the majority prior
 
@@ -93,7 +97,14 @@ def _cause(a: dict, *, source_fertility: float | None, median_pairs: float) -> s
             f"{unk:.0%} unknown tokens: the student's vocabulary does not cover this script "
             f"({a['script']})"
         )
-    if fert and source_fertility and fert >= 2 * source_fertility:
+    cpt = a.get("chars_per_token")
+    if a.get("script") in NO_SPACE_SCRIPTS:
+        if cpt is not None and cpt <= 1.2:
+            return (
+                f"{cpt:.1f} characters per token ({a['script']} script): the student reads the "
+                "text character by character, with no subwords for its words"
+            )
+    elif fert and source_fertility and fert >= 2 * source_fertility:
         return (
             f"{fert:.1f} tokens per word, {fert / source_fertility:.1f}x the source language: "
             "words are cut into small pieces"
