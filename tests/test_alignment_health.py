@@ -81,7 +81,9 @@ def test_pair_set_and_health_on_a_known_geometry():
 def test_alignment_steps_include_start_and_end():
     assert alignment_steps(100, 3) == {0, 25, 50, 75, 100}
     assert alignment_steps(100, 0) == set()
-    assert alignment_steps(2, 10) == {0, 1, 2}
+    assert alignment_steps(2, 10) == {0, 2}  # a short run: no point in between
+    assert alignment_steps(290, 8) == {0, 32, 64, 97, 129, 161, 193, 226, 258, 290}
+    assert len(alignment_steps(100, 8)) == 2 + 4  # at most one point per 25 steps
 
 
 def test_the_projection_is_fitted_once_so_unchanged_points_do_not_move():
@@ -110,8 +112,9 @@ def _config(teacher_dir, data_path, **extra) -> dict:
 
 
 def test_a_run_records_alignment_health_from_step_0_and_stores_its_maps(
-    tiny_teacher_dir, tiny_csv, tmp_path
+    tiny_teacher_dir, tiny_csv, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr("xkd.experiment.probes.MIN_STEPS_PER_POINT", 1)  # points in a short run
     cfg = _config(tiny_teacher_dir, tiny_csv)
     cfg["train"]["alignment_points"] = 2
     result = xkd.distill(cfg, runs_dir=tmp_path / "runs")
@@ -177,8 +180,9 @@ class _StopInStudent:
 
 
 def test_a_resumed_run_continues_its_alignment_records_and_maps(
-    tiny_teacher_dir, tiny_csv, tmp_path
+    tiny_teacher_dir, tiny_csv, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr("xkd.experiment.probes.MIN_STEPS_PER_POINT", 1)
     from xkd.experiment import Experiment
 
     cfg = _config(tiny_teacher_dir, tiny_csv, baseline="false")
@@ -194,6 +198,7 @@ def test_a_resumed_run_continues_its_alignment_records_and_maps(
     records = read_metrics(folder, "alignment")
     steps = [r["step"] for r in records if r["model"] == "student"]
     assert steps == sorted(set(steps)), steps  # step 0 once, then onwards, no repeats
+    assert len(steps) > len(before) and max(steps) > 4
     assert [r["step"] for r in records if r["model"] == "teacher"] == [0]
     _, _, coords = read_maps(folder)
     assert sorted(coords[coords["model"] == "student"]["step"].unique()) == steps

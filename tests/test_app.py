@@ -68,9 +68,17 @@ def real_run(tmp_path_factory, tiny_teacher_dir, tiny_csv) -> Path:
     runs = tmp_path_factory.mktemp("real-runs")
     old = signal.getsignal(signal.SIGTERM)
     try:
-        rc = main(
-            ["train", "--runs-dir", str(runs), "--quiet", *tiny_sets(tiny_teacher_dir, tiny_csv)]
-        )
+        with pytest.MonkeyPatch.context() as mp:  # alignment maps at every point of a short run
+            mp.setattr("xkd.experiment.probes.MIN_STEPS_PER_POINT", 1)
+            rc = main(
+                [
+                    "train",
+                    "--runs-dir",
+                    str(runs),
+                    "--quiet",
+                    *tiny_sets(tiny_teacher_dir, tiny_csv),
+                ]
+            )
     finally:
         signal.signal(signal.SIGTERM, old)
     assert rc == 0

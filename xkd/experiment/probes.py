@@ -55,10 +55,17 @@ class DevAccuracy:
         return [{"kind": "eval", "accuracy": accuracy}]
 
 
+#: at least this many training steps per alignment point between step 0 and the end, so that
+#: measuring stays a small share of a short run's time
+MIN_STEPS_PER_POINT = 25
+
+
 def alignment_steps(total: int, points: int) -> set[int]:
-    """Step 0, the last step and ``points`` evenly spaced steps between (none when 0)."""
+    """Step 0, the last step and ``points`` evenly spaced steps between (none when 0), at
+    most one per :data:`MIN_STEPS_PER_POINT` steps."""
     if points <= 0:
         return set()
+    points = min(points, total // MIN_STEPS_PER_POINT)
     return {0, total} | {round(total * k / (points + 1)) for k in range(1, points + 1)}
 
 
