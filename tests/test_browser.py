@@ -172,7 +172,7 @@ def shoot(pg, name: str) -> None:
 
 def lasso_everything(pg) -> None:
     """Drag a lasso around the whole embedding map (the chart's default drag mode)."""
-    chart = pg.locator('[data-testid="stPlotlyChart"]').first
+    chart = pg.locator('.st-key-align_chart [data-testid="stPlotlyChart"]').first
     box = chart.locator(".nsewdrag").first.bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     pg.mouse.move(x0 + 0.01 * w, y0 + 0.01 * h)

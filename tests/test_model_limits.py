@@ -133,7 +133,8 @@ def test_extension_as_set():
     wordpiece = tiny_model(texts=["hello world"], vocab_size=60)
     assert why_not_extendable(wordpiece.tokenizer) is None
     info, note = extend_as_set(wordpiece, ["你好"], setting=None)
-    assert info == {"vocab_added": 4} and note is None
+    assert info["vocab_added"] == 4 and note is None
+    assert info["vocab_size"] == len(wordpiece.tokenizer)
 
 
 def test_extend_vocab_setting_parses_auto():

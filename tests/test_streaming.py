@@ -46,14 +46,25 @@ def _streaming(monkeypatch, batch_rows: int = 7) -> None:
     monkeypatch.setattr(stream, "BATCH_ROWS", batch_rows)
 
 
+def _capped(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """What a streamed file keeps: per language the train rows of its ``cap`` lowest-hash
+    groups, every other row."""
+    parts = [frame[frame["split"] != "train"]]
+    for _, rows in frame[frame["split"] == "train"].groupby("language"):
+        parts.append(lowest_rows(rows, cap))
+    return pd.concat(parts).sort_index()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
 def test_every_format_streams_to_the_rows_read_whole(tmp_path, monkeypatch, suffix):
     path = _write(tmp_path / f"task{suffix}", _rows(40))
-    whole = load_data(path, max_train_per_language=5).frame
+    whole = load_data(path).frame
+    assert len(load_data(path, max_train_per_language=5).frame) == len(whole)  # read whole
     _streaming(monkeypatch)
     assert stream.streamed(path)
+    pd.testing.assert_frame_equal(load_data(path).frame, whole)
     streamed = load_data(path, max_train_per_language=5).frame
-    pd.testing.assert_frame_equal(streamed, whole)
+    pd.testing.assert_frame_equal(streamed, _capped(whole, 5).reset_index(drop=True))
 
 
 def test_the_cap_keeps_whole_translation_groups_and_every_dev_test_row(tmp_path, monkeypatch):
@@ -63,7 +74,7 @@ def test_the_cap_keeps_whole_translation_groups_and_every_dev_test_row(tmp_path,
     frame = load_data(path, max_train_per_language=10).frame
     train = frame[frame["split"] == "train"]
     assert train.groupby("language").size().to_dict() == dict.fromkeys(LANGS, 10)
-    # the same groups in every language: the pairs survive the cap
+    # the same groups in every language (they share their pair ids): the pairs survive the cap
     groups = {lang: set(rows["pair_id"]) for lang, rows in train.groupby("language")}
     assert groups["en"] == groups["de"] == groups["fr"]
     held = full[full["split"] != "train"]
@@ -83,12 +94,31 @@ def test_a_folder_of_large_language_files_is_capped_as_it_streams(tmp_path, monk
                 columns={"pair_id": "id"}
             )
             frame.to_csv(root / lang / f"{split}.csv", index=False)
-    whole = load_data(root, max_train_per_language=8).frame
+    whole = load_data(root).frame
     _streaming(monkeypatch, batch_rows=9)
     frame = load_data(root, max_train_per_language=8).frame
-    pd.testing.assert_frame_equal(frame, whole)
+    pd.testing.assert_frame_equal(frame, _capped(whole, 8).reset_index(drop=True))
     assert frame[frame["split"] == "train"].groupby("language").size().max() == 8
     assert (frame["split"] == "test").sum() == 30
+
+
+def test_capping_at_load_and_at_examples_keep_the_same_training_examples(tmp_path, monkeypatch):
+    """A streamed file capped while it is read trains on the examples of the same file read
+    whole and capped when the examples are built."""
+    from xkd.config import DataConfig
+    from xkd.train.examples import kd_examples
+
+    path = _write(tmp_path / "task.csv", _rows(120))
+    cfg = DataConfig(path=str(path), source_language="en", max_train_per_language=7)
+    whole = load_data(path, max_train_per_language=7)
+    _streaming(monkeypatch, batch_rows=13)
+    streamed = load_data(path, max_train_per_language=7)
+    a = kd_examples(whole.frame, cfg, whole.labels, ["de", "fr"])
+    b = kd_examples(streamed.frame, cfg, streamed.labels, ["de", "fr"])
+    assert len(a) == len(b) > 7
+    assert sorted(zip(a.student_texts, a.teacher_texts)) == sorted(
+        zip(b.student_texts, b.teacher_texts)
+    )
 
 
 def test_train_cap_memory_is_bounded_by_the_cap_not_the_file(tmp_path, monkeypatch):

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 from xkd.data.dataset import TextDataset, build_dataset, filter_languages
-from xkd.data.sampling import TrainCap
 from xkd.data.schema import SPLITS, Problem, dataset_problems, empty_frame, normalise_frame
 from xkd.errors import DataError
 
@@ -38,23 +37,9 @@ def _read_raw(
     cap: int | None = None,
 ) -> tuple[pd.DataFrame, str, set[str], str, bool]:
     """``(raw, name, extra_labels, kind, languages_applied)``; file errors raise DataError.
-    With ``cap``, each language keeps the training rows of ``cap`` groups
-    (:class:`~xkd.data.sampling.TrainCap`; large files are capped while they stream)."""
-    raw, name, extra, kind, applied = _read_uncapped(path, columns, languages, problems, cap)
-    if cap is not None and not raw.empty:
-        kept = TrainCap(cap)
-        kept.add(raw)
-        raw = kept.frame()
-    return raw, name, extra, kind, applied
-
-
-def _read_uncapped(
-    path: str,
-    columns: Mapping[str, str] | None,
-    languages: Sequence[str] | None,
-    problems: list[Problem] | None,
-    cap: int | None,
-) -> tuple[pd.DataFrame, str, set[str], str, bool]:
+    With ``cap``, a file too large to read whole keeps, per language, the training rows of
+    ``cap`` groups while it streams (:class:`~xkd.data.sampling.TrainCap`); data read whole is
+    capped when the training examples are built (:mod:`xkd.train.examples`)."""
     spec = str(path).strip()
     if spec.lower() == "demo":
         from xkd.data.demo import load_demo
@@ -74,7 +59,7 @@ def _read_uncapped(
         from xkd.data.files import file_format
         from xkd.data.stream import read_capped, streamed
 
-        raw = read_capped(p, columns, cap=cap)
+        raw = read_capped(p, columns, cap=cap if streamed(p) else None)
         kind = f"{(file_format(p) or '?').upper()} file" + (", streamed" if streamed(p) else "")
         return raw, p.name, set(), kind, False
     if p.is_dir():
@@ -98,8 +83,9 @@ def load_data(
     a folder (see ``xkd.data.folders``). ``columns`` maps schema names to the source's column
     names (``{"text": "sentence"}``). ``languages`` keeps only those languages (for ``hf:`` it
     selects the configs to download). ``max_train_per_language`` keeps, per language, the
-    training rows of that many groups (pair ids, or texts), the lowest hashes: the same rows
-    on every machine; files too large to read whole are streamed and capped as they are read.
+    training rows of that many groups (pair ids, or texts), the lowest hashes, in a file too
+    large to read whole, while it streams (data read whole is capped, by the same rule, when
+    the training examples are built, where the source sentences of every kept pair are kept).
     Raises ``DataError`` naming the file, row and field of the first problem.
     """
     if isinstance(languages, str):
