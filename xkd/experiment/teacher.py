@@ -142,7 +142,7 @@ def fit_teacher_head(
 def new_cache(cfg: RunConfig, s, *, folder=None) -> tuple:
     """An empty teacher cache for the recipe's layers, and every text the run will read from
     it (the KD rows' teacher texts, then the evaluation texts). With the run ``folder`` (the
-    main process), token features go to shards in ``cache/teacher-tokens/``, memory-mapped."""
+    main process), token features go to shards in ``cache/teacher-tokens/``, read back by row."""
     from xkd.train.cache import TeacherCache
     from xkd.train.examples import eval_texts
 

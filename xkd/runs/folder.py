@@ -139,7 +139,7 @@ class RunFolder:
 
     @property
     def teacher_tokens_dir(self) -> Path:
-        """``cache/teacher-tokens/``: the teacher's token features in shards (memory-mapped)."""
+        """``cache/teacher-tokens/``: the teacher's token features in shards, read by row."""
         return self.cache_dir / "teacher-tokens"
 
     @property

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from xkd.train.token_store import TokenStore
 
@@ -119,7 +118,7 @@ class TeacherCache:
             "texts": list(texts),
             "pooled": [self._pooled[i] for i in ids],
             "logits": [self._own_logits[i] for i in ids] if self.own_classifier else [],
-            "tokens": {n: [self.tokens.row(n, i) for i in ids] for n in self.tokens.names},
+            "tokens": {n: self.tokens.rows(n, ids) for n in self.tokens.names},
         }
 
     def add(self, rows: dict) -> None:
@@ -188,28 +187,23 @@ class TeacherCache:
         out["hidden"] = {}
         out["attentions"] = {}
         if self.hidden_layers or self.attention_layers:
-            lengths = [self._length(i) for i in ids]
-            width = max(lengths)
-            mask = torch.zeros(len(ids), width, dtype=torch.long)
-            for r, n in enumerate(lengths):
-                mask[r, :n] = 1
+            lengths = torch.tensor([self._length(i) for i in ids])
+            width = int(lengths.max())
+            mask = (torch.arange(width) < lengths[:, None]).long()  # real tokens: batch x width
             out["mask"] = mask.to(device)
-            for layer in self.hidden_layers:
-                seqs = [self.tokens.row(f"hidden.{layer}", i).float() for i in ids]
-                out["hidden"][layer] = pad_sequence(seqs, batch_first=True).to(device)
-            for layer in self.attention_layers:
-                mats = [self.tokens.row(f"attn.{layer}", i).float() for i in ids]
-                heads = mats[0].shape[0]
-                padded = torch.zeros(len(ids), heads, width, width)
-                for r, m in enumerate(mats):
-                    padded[r, :, : m.shape[1], : m.shape[2]] = m
+            for layer in self.hidden_layers:  # rows: tokens x width
+                padded = self.tokens.padded(f"hidden.{layer}", ids, width)
+                out["hidden"][layer] = padded.float().to(device)
+            for layer in self.attention_layers:  # rows: heads x tokens x tokens
+                rows = self.tokens.rows(f"attn.{layer}", ids)
+                padded = _pad(rows, (len(ids), rows[0].shape[0], width, width))
                 out["attentions"][layer] = padded.to(device)
         return out
 
     def _length(self, i: int) -> int:
         if self.hidden_layers:
-            return self.tokens.row(f"hidden.{self.hidden_layers[0]}", i).shape[0]
-        return self.tokens.row(f"attn.{self.attention_layers[0]}", i).shape[-1]
+            return self.tokens.shape(f"hidden.{self.hidden_layers[0]}", i)[0]
+        return self.tokens.shape(f"attn.{self.attention_layers[0]}", i)[-1]
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -248,8 +242,8 @@ class TeacherCache:
     def load(self, path: str | Path, texts: Sequence[str]) -> int:
         """Fill the cache from ``save`` output for those of ``texts`` found there; returns count.
 
-        Token features saved in shards are read from them when a batch needs them (memory
-        maps). Attention maps are not reloaded (a cache with attention layers reloads
+        Token features saved in shards are read from them when a batch needs them (only the
+        rows it needs). Attention maps are not reloaded (a cache with attention layers reloads
         nothing), and neither is a file without the logits of a teacher's own classifier.
         """
         from safetensors import safe_open
@@ -313,6 +307,15 @@ class TeacherCache:
             lengths = f.get_tensor(name + ".lengths").tolist()
             out[name] = list(torch.split(f.get_tensor(name), lengths))
         return out
+
+
+def _pad(rows: list[torch.Tensor], size: tuple) -> torch.Tensor:
+    """``rows`` in a zero float tensor of ``size``: row ``r`` fills the start of ``out[r]``
+    along every axis (one copy of each row, cast to float on the way)."""
+    out = torch.zeros(size)
+    for r, row in enumerate(rows):
+        out[(r, *(slice(0, d) for d in row.shape))] = row
+    return out
 
 
 def _offset(progress, start: int, total: int):
