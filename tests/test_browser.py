@@ -173,6 +173,8 @@ def shoot(pg, name: str) -> None:
 def lasso_everything(pg) -> None:
     """Drag a lasso around the whole embedding map (the chart's default drag mode)."""
     chart = pg.locator('.st-key-align_chart [data-testid="stPlotlyChart"]').first
+    chart.locator(".nsewdrag").first.wait_for(timeout=180_000)  # drawn once UMAP has run
+    chart.scroll_into_view_if_needed()  # below the "Over training" section: mouse needs it on screen
     box = chart.locator(".nsewdrag").first.bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     pg.mouse.move(x0 + 0.01 * w, y0 + 0.01 * h)
