@@ -171,7 +171,13 @@ def training_probes(*, cfg, state, phase: str, model, max_length: int) -> list:
 
 def teacher_embeddings(state, pairs: PairSet) -> np.ndarray:
     """The teacher's sentence embeddings of ``pairs.texts``, from the cache (the evaluation
-    texts are in it already; a missing one is encoded once)."""
+    texts are in it already; a missing one is encoded once); computed once per run and kept
+    on the state for the run's own pair set."""
+    if pairs is state.probe_pairs and state.probe_teacher is not None:
+        return state.probe_teacher
     state.cache.ensure(pairs.texts)
     ids = state.cache.ids(pairs.texts)
-    return state.teacher.sentence_embedding(state.cache.pooled[ids]).numpy()
+    out = state.teacher.sentence_embedding(state.cache.pooled[ids]).numpy()
+    if pairs is state.probe_pairs:
+        state.probe_teacher = out
+    return out

@@ -29,6 +29,7 @@ class ExperimentState:
     student: Any = None
     baseline_init: Any = None  # the baseline's initial weights (a copy of the student's)
     probe_pairs: Any = None  # held-out pairs of the alignment health (xkd.evaluate.health.PairSet)
+    probe_teacher: Any = None  # the teacher's embeddings of probe_pairs.texts (numpy, once)
     maps: Any = None  # the writer of alignment/ (xkd.runs.maps.AlignmentMaps; main process)
     baseline: Any = None
     recipe: Any = None  # xkd.losses.Recipe: the KD student's weighted terms, alpha, T
