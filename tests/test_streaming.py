@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from xkd.data import load_data, stream
-from xkd.data.sampling import TrainCap, lowest_rows
+from xkd.data.sampling import lowest_rows
 
 LANGS = ("en", "de", "fr")
 
@@ -47,24 +47,26 @@ def _streaming(monkeypatch, batch_rows: int = 7) -> None:
 
 
 def _capped(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
-    """What a streamed file keeps: per language the train rows of its ``cap`` lowest-hash
-    groups, every other row."""
-    parts = [frame[frame["split"] != "train"]]
-    for _, rows in frame[frame["split"] == "train"].groupby("language"):
-        parts.append(lowest_rows(rows, cap))
-    return pd.concat(parts).sort_index()
+    """What the cap keeps: every row outside train, and the train rows of every group that is
+    among some language's ``cap`` lowest-hash groups."""
+    train = frame["split"] == "train"
+    kept: set = set()
+    for _, rows in frame[train].groupby("language"):
+        kept |= set(lowest_rows(rows, cap)["pair_id"])
+    return frame[~train | frame["pair_id"].isin(kept)]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
 def test_every_format_streams_to_the_rows_read_whole(tmp_path, monkeypatch, suffix):
     path = _write(tmp_path / f"task{suffix}", _rows(40))
     whole = load_data(path).frame
-    assert len(load_data(path, max_train_per_language=5).frame) == len(whole)  # read whole
+    capped_whole = load_data(path, max_train_per_language=5).frame
+    pd.testing.assert_frame_equal(capped_whole, _capped(whole, 5).reset_index(drop=True))
+    assert len(capped_whole) < len(whole)
     _streaming(monkeypatch)
     assert stream.streamed(path)
     pd.testing.assert_frame_equal(load_data(path).frame, whole)
-    streamed = load_data(path, max_train_per_language=5).frame
-    pd.testing.assert_frame_equal(streamed, _capped(whole, 5).reset_index(drop=True))
+    pd.testing.assert_frame_equal(load_data(path, max_train_per_language=5).frame, capped_whole)
 
 
 def test_the_cap_keeps_whole_translation_groups_and_every_dev_test_row(tmp_path, monkeypatch):
@@ -102,23 +104,43 @@ def test_a_folder_of_large_language_files_is_capped_as_it_streams(tmp_path, monk
     assert (frame["split"] == "test").sum() == 30
 
 
-def test_capping_at_load_and_at_examples_keep_the_same_training_examples(tmp_path, monkeypatch):
-    """A streamed file capped while it is read trains on the examples of the same file read
-    whole and capped when the examples are built."""
-    from xkd.config import DataConfig
-    from xkd.train.examples import kd_examples
+def _sparse_rows(n: int) -> list[dict]:
+    """``n`` English sentences; German translates every fifth, French every seventh."""
+    out = []
+    for i in range(n):
+        for lang, step in (("en", 1), ("de", 5), ("fr", 7)):
+            if i % step == 0:
+                out.append({"text": f"{lang} {i}", "label": "ab"[i % 2], "language": lang})
+                out[-1].update(pair_id=str(i), split="train")
+    return out
 
-    path = _write(tmp_path / "task.csv", _rows(120))
-    cfg = DataConfig(path=str(path), source_language="en", max_train_per_language=7)
-    whole = load_data(path, max_train_per_language=7)
+
+def test_a_sparse_target_keeps_its_pairs_in_a_file_read_whole_or_streamed(tmp_path, monkeypatch):
+    """The source language's own lowest groups are not the sparse targets' lowest: the second
+    pass keeps the source sentences of every kept target group, so each target keeps its cap
+    of pairs whether the file is read whole or streamed."""
+    from xkd.config import DataConfig
+    from xkd.train.examples import kd_examples, source_examples
+
+    path = _write(tmp_path / "task.csv", _sparse_rows(700))
+    cfg = DataConfig(path=str(path), source_language="en", max_train_per_language=9)
+    whole = load_data(path, max_train_per_language=9)
     _streaming(monkeypatch, batch_rows=13)
-    streamed = load_data(path, max_train_per_language=7)
-    a = kd_examples(whole.frame, cfg, whole.labels, ["de", "fr"])
-    b = kd_examples(streamed.frame, cfg, streamed.labels, ["de", "fr"])
-    assert len(a) == len(b) > 7
-    assert sorted(zip(a.student_texts, a.teacher_texts)) == sorted(
-        zip(b.student_texts, b.teacher_texts)
-    )
+    streamed = load_data(path, max_train_per_language=9)
+    pd.testing.assert_frame_equal(whole.frame, streamed.frame)
+    examples = kd_examples(streamed.frame, cfg, streamed.labels, ["de", "fr"])
+    per_language = pd.Series(examples.languages).value_counts().to_dict()
+    assert per_language["de"] == per_language["fr"] == 9
+    for student, teacher in zip(examples.student_texts, examples.teacher_texts, strict=True):
+        if not student.startswith("en"):  # a pair: the translation of the same sentence
+            assert student.split()[1] == teacher.split()[1]
+    # the baseline trains on the source language's own 9 lowest groups
+    assert len(source_examples(streamed.frame, cfg, streamed.labels)) == 9
+    full = load_data(path).frame
+    expect = lowest_rows(full[full["language"] == "de"], 9)["text"].tolist()
+    assert sorted(
+        t for t, lang in zip(examples.student_texts, examples.languages) if lang == "de"
+    ) == sorted(expect)
 
 
 def test_train_cap_memory_is_bounded_by_the_cap_not_the_file(tmp_path, monkeypatch):
@@ -144,6 +166,8 @@ def test_train_cap_memory_is_bounded_by_the_cap_not_the_file(tmp_path, monkeypat
 
 
 def test_train_cap_keeps_bad_rows_so_that_loading_reports_them():
+    from xkd.data.sampling import capped
+
     raw = pd.DataFrame(
         {
             "text": ["a", "b", "c", ""],
@@ -151,8 +175,63 @@ def test_train_cap_keeps_bad_rows_so_that_loading_reports_them():
             "split": ["train", "train", "train", "bogus"],
         }
     )
-    kept = TrainCap(1)
-    kept.add(raw)
-    frame = kept.frame()
+    frame = capped(lambda: iter([raw]), 1)
     assert len(frame) == 3  # one of the two good train rows, the row without a language, "bogus"
     assert frame["language"].isna().sum() == 1 and (frame["split"] == "bogus").sum() == 1
+
+
+def _xnli(language: str, split: str, n: int):
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    names = ["entailment", "neutral", "contradiction"]
+    return Dataset.from_dict(
+        {
+            "premise": [f"{language} {split} premise {i}" for i in range(n)],
+            "hypothesis": [f"hypothesis {i}" for i in range(n)],
+            "label": [i % 3 for i in range(n)],
+        },
+        features=Features(
+            {
+                "premise": Value("string"),
+                "hypothesis": Value("string"),
+                "label": ClassLabel(names=names),
+            }
+        ),
+    )
+
+
+def test_hub_task_data_is_mapped_a_batch_at_a_time(monkeypatch):
+    """``hf:`` task data goes through the same cap a batch at a time: the frame equals the one
+    mapped in a single batch; XNLI's parallel dev/test ids count rows across batches and
+    ClassLabel names survive the slices."""
+    import datasets
+    from datasets import DatasetDict
+
+    from xkd.data import hub_load
+
+    def fake(path, config=None, **kwargs):
+        sizes = {"train": 40, "validation": 23, "test": 31}
+        return DatasetDict({s: _xnli(config, s, n) for s, n in sizes.items()})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    one = load_data("hf:xnli", languages=["en", "de"], max_train_per_language=6).frame
+    sliced: list[int] = []
+    real = hub_load._batches
+
+    def counting(ds):
+        for start, rows in real(ds):
+            sliced.append(len(rows))
+            yield start, rows
+
+    monkeypatch.setattr(hub_load, "BATCH_ROWS", 5)
+    monkeypatch.setattr(hub_load, "_batches", counting)
+    many = load_data("hf:xnli", languages=["en", "de"], max_train_per_language=6).frame
+    assert max(sliced) == 5  # really sliced
+    pd.testing.assert_frame_equal(one, many)
+    test = many[many["split"] == "test"]
+    assert sorted(test["pair_id"].unique(), key=lambda p: int(p.split(":")[1]))[-1] == "test:30"
+    assert test.groupby("pair_id")["language"].nunique().eq(2).all()
+    assert set(many["label"]) == {"entailment", "neutral", "contradiction"}
+    train = many[many["split"] == "train"]
+    assert train.groupby("language").size().to_dict() == {"de": 6, "en": 6}
+    assert (many["split"] != "train").sum() == 2 * (23 + 31)  # dev and test rows all kept

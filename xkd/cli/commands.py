@@ -101,10 +101,12 @@ def cmd_train(args) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _on_term)
     if experiment.procs.is_main:  # the other processes of a launch train and say nothing
         print(experiment.folder.path, flush=True)
+    failed = True
     try:
         result = experiment.run()
+        failed = False
     finally:
-        finish_processes(experiment.procs)
+        finish_processes(experiment.procs, together=not failed)
         if bars:
             bars.close()
         signal.signal(signal.SIGTERM, previous_handler)  # in-process callers get theirs back

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from xkd.data import files, stream
+from xkd.data.sampling import capped_sources
 from xkd.data.schema import SPLIT_ALIASES, Problem
 from xkd.errors import DataError
 
@@ -128,8 +129,8 @@ def read_folder(
 
     With a ``problems`` list, a file that cannot be read is recorded there and skipped (what
     ``check_data`` does); without one its ``DataError`` is raised. A file too large to read
-    whole is streamed, keeping the training rows of ``cap`` groups
-    (``data.max_train_per_language``; the caller caps the other files).
+    whole is streamed. ``cap`` is ``data.max_train_per_language``, applied over all the files
+    together (:func:`~xkd.data.sampling.capped_sources`).
     """
     root = Path(root)
     folders = language_folders(root)
@@ -145,7 +146,7 @@ def read_folder(
             )
         folders = [f for f in folders if f.name in set(languages)]
 
-    frames: list[pd.DataFrame] = []
+    sources: list[Callable[[], Iterator[pd.DataFrame]]] = []
     extra_labels: set[str] = set()
     layouts: set[str] = set()
     for folder in folders:
@@ -164,24 +165,26 @@ def read_folder(
         for split, path in tsvs:
             layouts.add("split-files")
             try:
-                raw = stream.read_capped(
+                source = stream.file_batches(
                     path,
                     columns,
-                    cap=cap if stream.streamed(path) else None,
                     fixed={"language": folder.name, "split": split},
                     defaults=FOLDER_DEFAULTS,
                     required=("text",),
                 )
+                if cap is None or problems is not None:  # read now, so errors land here
+                    source = _read_now(source)
             except DataError as err:
                 if problems is None:
                     raise
                 problems.append(Problem(err.detail, file=err.file, row=err.row, field=err.field))
                 continue
-            frames.append(raw)
+            sources.append(source)
         for split, path in texts:
             layouts.add("text-labels")
             try:
-                frames.append(_read_text_labels(folder, split, path))
+                frame = _read_text_labels(folder, split, path)
+                sources.append(lambda frame=frame: iter([frame]))
             except DataError as err:
                 if problems is None:
                     raise
@@ -207,6 +210,7 @@ def read_folder(
             f"is not a data folder: expected {LAYOUT_HELP}.{hint}",
             file=str(root),
         )
+    frames = capped_sources(sources, cap)
     asked = set(languages or ())
     for name in combined_folders(frames):
         if name in asked:
@@ -224,6 +228,12 @@ def read_folder(
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     layout = "+".join(sorted(layouts)) or "unknown"
     return frame, extra_labels, layout
+
+
+def _read_now(source: Callable[[], Iterator[pd.DataFrame]]) -> Callable[[], Iterator[pd.DataFrame]]:
+    """``source`` read once, now; the returned function yields the frames read."""
+    frames = list(source())
+    return lambda: iter(frames)
 
 
 def combined_folders(frames: list[pd.DataFrame]) -> list[str]:

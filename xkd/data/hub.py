@@ -1,9 +1,9 @@
 """Datasets from the Hugging Face Hub (``hf:<dataset id>``).
 
 The ``map_*`` functions are pure: they take one split of a dataset in the Hub's format (a
-``datasets.Dataset`` or a list of dicts) and return a raw frame in the xkd schema. ``load_hub``
-does the downloading (``datasets`` is imported only there) and turns every failure to reach the
-Hub into a ``DataError`` that says what to use instead.
+``datasets.Dataset`` or a list of dicts) and return a raw frame in the xkd schema.
+:func:`xkd.data.hub_load.load_hub` does the downloading (``datasets`` is imported only there)
+and turns every failure to reach the Hub into a ``DataError`` that says what to use instead.
 
 Supported ids (``SUPPORTED``; short aliases in ``ALIASES``):
 
@@ -185,9 +185,14 @@ def map_massive(
 
 
 def map_xnli(
-    records, language: str, split: str, label_names: Sequence[str] | None = None
+    records,
+    language: str,
+    split: str,
+    label_names: Sequence[str] | None = None,
+    offset: int = 0,
 ) -> pd.DataFrame:
-    """XNLI rows (``premise``, ``hypothesis``, ``label``) of one language and split."""
+    """XNLI rows (``premise``, ``hypothesis``, ``label``) of one language and split; ``offset``
+    is the index of the first row in its split (dev and test rows are parallel by index)."""
     _require(records, ("premise", "hypothesis", "label"), "facebook/xnli")
     names = label_names or _class_names(records, "label") or list(XNLI_LABELS)
     premises = _column(records, "premise")
@@ -204,7 +209,7 @@ def map_xnli(
             "label": _label_names(_column(records, "label"), names),
             "language": [language] * n,
             "split": [ours] * n,
-            "pair_id": [f"{ours}:{i}" for i in range(n)] if parallel else [None] * n,
+            "pair_id": [f"{ours}:{offset + i}" for i in range(n)] if parallel else [None] * n,
         }
     )
 
@@ -264,123 +269,3 @@ def map_generic(
     if "pair_id" in mapping:
         data["pair_id"] = _column(records, mapping["pair_id"])
     return _frame(data)
-
-
-# -- loading -------------------------------------------------------------------------------------
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    text = text if len(text) <= 160 else text[:157] + "..."
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def hub_unreachable(dataset_id: str, e: BaseException) -> DataError:
-    return DataError(
-        f"hf:{dataset_id} needs the Hugging Face Hub, which cannot be reached: {_short(e)}. "
-        "Use a local folder or file (see docs/data.md) or `demo`."
-    )
-
-
-def _load(dataset_id: str, config: str | None = None, parquet_dir: str | None = None, **kwargs):
-    """``datasets.load_dataset`` with Hub failures turned into ``DataError``.
-
-    Script-based datasets (MASSIVE, Tatoeba, ...) are not loadable by recent ``datasets``;
-    for them the Hub's Parquet export (``refs/convert/parquet``) is tried, with ``streaming``
-    passed on (``streaming=True``: an ``IterableDataset(Dict)``, rows read as iterated).
-    """
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        raise DataError(
-            f"hf:{dataset_id} needs the `datasets` package: pip install datasets"
-        ) from None
-    args = (dataset_id, config) if config is not None else (dataset_id,)
-    try:
-        return datasets.load_dataset(*args, **kwargs)
-    except Exception as e:
-        if isinstance(e, RuntimeError) and "scripts are no longer supported" in str(e):
-            stream = {k: v for k, v in kwargs.items() if k == "streaming"}
-            try:
-                return datasets.load_dataset(
-                    dataset_id,
-                    revision="refs/convert/parquet",
-                    data_dir=parquet_dir or config,
-                    **stream,
-                )
-            except Exception as e2:
-                raise _classify(dataset_id, config, e2) from e2
-        raise _classify(dataset_id, config, e) from e
-
-
-def _classify(dataset_id: str, config: str | None, e: Exception) -> DataError:
-    name = type(e).__name__
-    message = str(e)
-    if name == "DatasetNotFoundError" and "Couldn't reach" not in message:
-        return DataError(
-            f"hf:{dataset_id} was not found on the Hugging Face Hub (or needs a login): "
-            f"{_short(e)}. Datasets xkd knows: {', '.join(SUPPORTED)}."
-        )
-    if isinstance(e, ValueError) and config is not None and "config" in message.lower():
-        return DataError(
-            f"hf:{dataset_id} has no configuration '{config}': {_short(e)}",
-            field="language",
-        )
-    return hub_unreachable(dataset_id, e)
-
-
-def _with_location(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    frame["_file"] = where
-    frame["_row"] = range(1, len(frame) + 1)
-    return frame
-
-
-def _splits(dsd) -> list[tuple[str, object]]:
-    if hasattr(dsd, "items"):
-        return list(dsd.items())
-    return [("train", dsd)]
-
-
-def load_hub(
-    dataset_id: str,
-    *,
-    columns: Mapping[str, str] | None = None,
-    languages: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Load ``hf:<dataset_id>`` into a raw frame; ``languages`` selects configs."""
-    ds_id = canonical_id(dataset_id)
-    frames: list[pd.DataFrame] = []
-    if ds_id == "Helsinki-NLP/tatoeba":
-        if not languages or len(languages) != 2:
-            raise DataError(
-                "hf:tatoeba pairs exactly two languages: pass languages=[source, target], "
-                "e.g. ['en', 'de'].",
-                field="language",
-            )
-        src, tgt = languages
-        dsd = _load(ds_id, parquet_dir=f"{src}-{tgt}", lang1=src, lang2=tgt)
-        for split, ds in _splits(dsd):
-            frames.append(_with_location(map_tatoeba(ds, src, tgt), f"hf:{ds_id}/{split}"))
-        return pd.concat(frames, ignore_index=True)
-
-    if ds_id in DEFAULT_LANGUAGES:
-        configs = list(languages or DEFAULT_LANGUAGES[ds_id])
-        for config in configs:
-            dsd = _load(ds_id, config)
-            for split, ds in _splits(dsd):
-                where = f"hf:{ds_id}/{config}/{split}"
-                if ds_id == "Davlan/sib200":
-                    frame = map_sib200(ds, config, split)
-                elif ds_id == "AmazonScience/massive":
-                    frame = map_massive(ds, split)
-                else:
-                    frame = map_xnli(ds, config, split)
-                frames.append(_with_location(frame, where))
-        return pd.concat(frames, ignore_index=True)
-
-    # Generic: one config per language when languages are given, else the default config.
-    for config in languages or [None]:
-        dsd = _load(ds_id, config)
-        for split, ds in _splits(dsd):
-            where = f"hf:{ds_id}/{config or 'default'}/{split}"
-            frame = map_generic(ds, split, language=config, columns=columns, dataset=ds_id)
-            frames.append(_with_location(frame, where))
-    return pd.concat(frames, ignore_index=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from xkd.data.hub import _load, _short, _splits, hub_unreachable
+from xkd.data.hub_load import _load, _short, _splits, hub_unreachable
 from xkd.errors import DataError
 
 __all__ = ["stream_tables"]

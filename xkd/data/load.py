@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from xkd.data.dataset import TextDataset, build_dataset, filter_languages
+from xkd.data.sampling import capped
 from xkd.data.schema import SPLITS, Problem, dataset_problems, empty_frame, normalise_frame
 from xkd.errors import DataError
 
@@ -37,29 +38,35 @@ def _read_raw(
     cap: int | None = None,
 ) -> tuple[pd.DataFrame, str, set[str], str, bool]:
     """``(raw, name, extra_labels, kind, languages_applied)``; file errors raise DataError.
-    With ``cap``, a file too large to read whole keeps, per language, the training rows of
-    ``cap`` groups while it streams (:class:`~xkd.data.sampling.TrainCap`); data read whole is
-    capped when the training examples are built (:mod:`xkd.train.examples`)."""
+    ``cap`` is ``data.max_train_per_language``, applied to every source by one rule
+    (:class:`~xkd.data.sampling.TrainCap`); a source too large to read whole is read once per
+    pass, so memory follows ``cap``."""
     spec = str(path).strip()
     if spec.lower() == "demo":
         from xkd.data.demo import load_demo
 
         ds = load_demo(list(languages) if languages is not None else None)
-        return ds.frame, "demo", set(), "demo (chatterbot-corpus)", True
+        return (
+            capped(lambda: iter([ds.frame]), cap),
+            "demo",
+            set(),
+            "demo (chatterbot-corpus)",
+            True,
+        )
     if spec.lower().startswith("hf:"):
-        from xkd.data.hub import load_hub
+        from xkd.data.hub_load import load_hub
 
         dataset_id = spec[3:].strip()
         if not dataset_id:
             raise DataError("hf: needs a dataset id, e.g. hf:Davlan/sib200")
-        raw = load_hub(dataset_id, columns=columns, languages=languages)
+        raw = load_hub(dataset_id, columns=columns, languages=languages, cap=cap)
         return raw, spec, set(), "Hugging Face dataset", True
     p = Path(os.path.expanduser(spec))
     if p.is_file():
         from xkd.data.files import file_format
         from xkd.data.stream import read_capped, streamed
 
-        raw = read_capped(p, columns, cap=cap if streamed(p) else None)
+        raw = read_capped(p, columns, cap=cap)
         kind = f"{(file_format(p) or '?').upper()} file" + (", streamed" if streamed(p) else "")
         return raw, p.name, set(), kind, False
     if p.is_dir():
@@ -82,10 +89,12 @@ def load_data(
     ``path``: ``demo``, ``hf:<dataset id>``, a ``.csv``/``.tsv``/``.jsonl``/``.parquet`` file or
     a folder (see ``xkd.data.folders``). ``columns`` maps schema names to the source's column
     names (``{"text": "sentence"}``). ``languages`` keeps only those languages (for ``hf:`` it
-    selects the configs to download). ``max_train_per_language`` keeps, per language, the
-    training rows of that many groups (pair ids, or texts), the lowest hashes, in a file too
-    large to read whole, while it streams (data read whole is capped, by the same rule, when
-    the training examples are built, where the source sentences of every kept pair are kept).
+    selects the configs to download). ``max_train_per_language`` finds, per language, the
+    training groups (pair ids, or texts) with that many lowest hashes and keeps the training
+    rows of every such group in every language (so each kept pair keeps its source sentence);
+    the training examples then take each language's own groups (:mod:`xkd.train.examples`).
+    Dev and test rows are all kept. Large sources are read once per pass, so memory follows
+    the cap.
     Raises ``DataError`` naming the file, row and field of the first problem.
     """
     if isinstance(languages, str):

@@ -7,11 +7,22 @@ needs no second pass over the corpus.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
 import pandas as pd
 
 from xkd.data.schema import assign_split, bucket, clean_value, normalise_split
 
-__all__ = ["TEST_SHARE", "Selector", "TrainCap", "bucket", "lowest_rows"]
+__all__ = [
+    "TEST_SHARE",
+    "Selector",
+    "TrainCap",
+    "bucket",
+    "capped",
+    "capped_sources",
+    "lowest_rows",
+]
 
 TEST_SHARE = 10  # percent of the groups of a raw corpus that are test candidates
 
@@ -95,49 +106,83 @@ def lowest_rows(frame: pd.DataFrame, cap: int | None) -> pd.DataFrame:
 
 
 class TrainCap:
-    """Keeps, over a stream of raw task-data batches, every row outside ``train`` and, per
-    language, the training rows of the ``cap`` groups with the lowest hashes
-    (:func:`lowest_rows`: what ``data.max_train_per_language`` keeps from data read whole).
+    """``data.max_train_per_language`` over raw task-data batches, in two passes.
+
+    Pass 1 (:meth:`see`) finds, per language, the ``cap`` training groups with the lowest
+    hashes (:func:`lowest_rows`); pass 2 (:meth:`keep`) keeps every row outside ``train`` and
+    the training rows of every group that some language keeps, so the source sentences of
+    every kept target pair survive, however sparse the target. The training examples then take
+    each language's own ``cap`` groups (:mod:`xkd.train.examples`). Data read whole and data
+    streamed give the same rows.
 
     Rows are raw (:mod:`xkd.data.schema`): the split of a row without one is the one
     :func:`~xkd.data.schema.assign_split` gives it, and rows whose language or split is not
-    valid are kept, so that loading reports them. Memory is bounded by ``cap`` and the
-    dev/test rows, not by the file.
+    valid are kept, so that loading reports them. Memory is bounded by ``cap`` (times the
+    languages) and the dev/test rows, not by the file.
     """
 
-    def __init__(self, cap: int | None) -> None:
+    def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.kept: list[pd.DataFrame] = []
-        self.attrs: dict = {}
+        self.lowest: dict[str, np.ndarray] = {}
+        self._kept: np.ndarray | None = None
 
-    def add(self, raw: pd.DataFrame) -> None:
-        self.attrs = self.attrs or dict(raw.attrs)
-        if self.cap is None:
-            self.kept.append(raw)
-            return
+    @staticmethod
+    def _train_buckets(raw: pd.DataFrame) -> tuple[pd.Series, pd.Series, np.ndarray]:
+        """``(language, train mask, bucket)`` of each row."""
         key = _key(raw)
         if "split" in raw:
             split = raw["split"].map(lambda v: normalise_split(clean_value(v)))
         else:
             split = key.map(assign_split)
-        raw = raw.assign(
-            _lang=raw["language"].map(clean_value) if "language" in raw else None,
-            _bucket=key.map(bucket),
+        lang = (
+            raw["language"].map(clean_value)
+            if "language" in raw
+            else pd.Series(None, index=raw.index, dtype=object)
         )
-        raw["_train"] = (split == "train") & raw["_lang"].notna()
-        frame = pd.concat([*self.kept, raw], ignore_index=True) if self.kept else raw
-        train = frame[frame["_train"]]
-        keep = pd.Series(False, index=frame.index)
-        for _, rows in train.groupby("_lang"):
-            lowest = set(pd.Series(rows["_bucket"].unique()).nsmallest(self.cap))
-            keep[rows.index[rows["_bucket"].isin(lowest)]] = True
-        self.kept = [frame[keep | ~frame["_train"]].reset_index(drop=True)]
+        train = (split == "train") & lang.notna()
+        return lang, train, np.fromiter(map(bucket, key), dtype=np.uint64, count=len(key))
 
-    def frame(self) -> pd.DataFrame:
-        """The kept rows, raw (without the helper columns)."""
-        if not self.kept:
-            return pd.DataFrame()
-        frame = pd.concat(self.kept, ignore_index=True) if len(self.kept) > 1 else self.kept[0]
-        frame = frame.drop(columns=[c for c in ("_lang", "_bucket", "_train") if c in frame])
-        frame.attrs = dict(self.attrs)
-        return frame
+    def see(self, raw: pd.DataFrame) -> None:
+        """Pass 1: one batch."""
+        lang, train, buckets = self._train_buckets(raw)
+        for name in lang[train].unique():
+            mine = buckets[(train & (lang == name)).to_numpy()]
+            merged = np.unique(np.concatenate([self.lowest.get(name, mine[:0]), mine]))
+            self.lowest[name] = merged[: self.cap]
+
+    def keep(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Pass 2: the rows of one batch that the run keeps."""
+        if self._kept is None:
+            self._kept = np.unique(np.concatenate([np.empty(0, np.uint64), *self.lowest.values()]))
+        _, train, buckets = self._train_buckets(raw)
+        keep = ~train.to_numpy() | np.isin(buckets, self._kept)
+        return raw[keep]
+
+
+def capped_sources(
+    sources: Sequence[Callable[[], Iterable[pd.DataFrame]]], cap: int | None
+) -> list[pd.DataFrame]:
+    """One raw frame per source (a function yielding its batches, called once per pass) with
+    the rows that ``data.max_train_per_language = cap`` keeps over all the sources together
+    (:class:`TrainCap`; every row when ``cap`` is None)."""
+    kept = TrainCap(cap) if cap is not None else None
+    if kept is not None:
+        for source in sources:
+            for batch in source():
+                kept.see(batch)
+    out = []
+    for source in sources:
+        parts = [kept.keep(b) if kept is not None else b for b in source()]
+        if not parts:
+            out.append(pd.DataFrame())
+            continue
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        frame = frame.reset_index(drop=True)
+        frame.attrs = dict(parts[0].attrs)
+        out.append(frame)
+    return out
+
+
+def capped(batches: Callable[[], Iterable[pd.DataFrame]], cap: int | None) -> pd.DataFrame:
+    """The raw rows of one source (see :func:`capped_sources`)."""
+    return capped_sources([batches], cap)[0]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from xkd.data import files
-from xkd.data.sampling import TrainCap
+from xkd.data.sampling import capped
 from xkd.data.schema import REQUIRED_COLUMNS
 from xkd.errors import DataError
 
@@ -144,12 +144,32 @@ def read_capped(
     defaults: Mapping[str, str | Sequence[str]] | None = None,
     required: Sequence[str] = REQUIRED_COLUMNS,
 ) -> pd.DataFrame:
-    """One data file as a raw frame keeping, per language, the training rows of ``cap`` groups
-    (:class:`~xkd.data.sampling.TrainCap`) while it is read; ``fixed`` sets columns that the
-    file's place gives (a folder's ``language`` and ``split``)."""
-    kept = TrainCap(cap)
-    for batch in read_batches(path, columns, defaults=defaults, required=required):
+    """One data file as a raw frame with the rows that ``data.max_train_per_language = cap``
+    keeps (:func:`~xkd.data.sampling.capped`); ``fixed`` sets columns that the file's place
+    gives (a folder's ``language`` and ``split``). A streamed file is read once per pass, so
+    memory follows ``cap``, not the file."""
+    return capped(
+        file_batches(path, columns, fixed=fixed, defaults=defaults, required=required), cap
+    )
+
+
+def file_batches(
+    path: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    *,
+    fixed: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str | Sequence[str]] | None = None,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> Callable[[], Iterator[pd.DataFrame]]:
+    """A function that yields the raw batches of one file each time it is called: a file read
+    whole is read now, once; a streamed one is read again on each call."""
+
+    def fix(batch: pd.DataFrame) -> pd.DataFrame:
         for name, value in (fixed or {}).items():
             batch[name] = value
-        kept.add(batch)
-    return kept.frame()
+        return batch
+
+    if not streamed(path):
+        whole = [fix(files.read_file(path, columns, defaults=defaults, required=required))]
+        return lambda: iter(whole)
+    return lambda: (fix(b) for b in _streamed(Path(path), columns, defaults, required))

@@ -44,7 +44,8 @@ class Examples:
 
 
 def _cap(frame: pd.DataFrame, cap: int | None) -> pd.DataFrame:
-    """``data.max_train_per_language`` (also applied while loading, with the same rule)."""
+    """``data.max_train_per_language``: the language's own ``cap`` groups (loading keeps the
+    groups of every language, :class:`~xkd.data.sampling.TrainCap`)."""
     return lowest_rows(frame, cap)
 
 
@@ -84,9 +85,8 @@ def parallel_examples(frame: pd.DataFrame, cfg: DataConfig, targets: list[str]) 
     src = src.set_index("pair_id")["text"]
     out = Examples([], [], [], [])
     for lang in targets:
-        tgt = train[train["language"] == lang]
-        tgt = tgt[tgt["pair_id"].isin(src.index)]
-        tgt = _cap(tgt, cfg.max_train_per_language)
+        tgt = _cap(train[train["language"] == lang], cfg.max_train_per_language)
+        tgt = tgt[tgt["pair_id"].isin(src.index)]  # a kept group without a source: no pair
         out.extend(
             Examples(
                 tgt["text"].tolist(),

@@ -158,12 +158,16 @@ def mean_across(values: dict[str, float], procs: Processes) -> dict[str, float]:
     return {k: float(v) / procs.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
 
-def finish(procs: Processes) -> None:
+def finish(procs: Processes, *, together: bool = True) -> None:
     """Leave the process group (call once, when the process is done with it): a process that
     exits without leaving can abort at exit ("terminate called without an active exception")
-    and fail the whole launch."""
+    and fail the whole launch. ``together``: wait for every process first, so that none tears
+    its connections down while another still uses them (a stopped run's processes reach the
+    end at different times); pass False after an error, when the others may never arrive."""
     if procs.distributed:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
