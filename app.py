@@ -6,14 +6,15 @@ and draws the sidebar (device, runs folder, current run). The current run id liv
 run folders, so a refresh or a page switch never loses a run.
 
 Environment: ``XKD_RUNS_DIR`` (default ``runs/``); ``XKD_APP_DEMO=1`` launches the demo run once
-when no run exists yet (``xkd app --demo``), so a first visit shows a run training live.
+when no run exists yet (``xkd app --demo``), so a first visit shows a run training live;
+``XKD_APP_WARM=0`` turns off the background preparation at start (``xkd.app.warm``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from xkd.app import fmt, labels, rundata
+from xkd.app import fmt, labels, rundata, warm
 from xkd.errors import XKDError
 from xkd.runs import launch as run_launch
 
@@ -43,6 +44,13 @@ def _device() -> str:
     return rundata.device_label()
 
 
+@st.cache_resource(show_spinner=False)
+def _warm(base: str) -> object:
+    """Once per app process: fit the first maps that older runs lack and compile UMAP, in the
+    background (``xkd.app.warm``)."""
+    return warm.start(base)
+
+
 def _start_demo_once(base) -> None:
     """``xkd app --demo``: launch the demo preset when the runs folder is empty (once)."""
     if st.session_state.get("_demo_checked"):
@@ -64,6 +72,7 @@ def _on_run_pick() -> None:
 
 def sidebar() -> None:
     base = rundata.runs_dir()
+    _warm(str(base))
     _start_demo_once(base)
     runs = rundata.all_runs(base)
     current = rundata.pick_run(runs, st.session_state.get("run_id"))

@@ -94,12 +94,15 @@ def run(ctx: Context) -> list[Figure]:
         bare_opt = bare["opt"]
         b = ready[step - 1]  # the batch the KD step just used (epoch 0, same seed)
         start = time.perf_counter()
-        out = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-        loss = F.mse_loss(out.pooled, torch.zeros_like(out.pooled))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+            loss = F.mse_loss(out.pooled.float(), torch.zeros_like(out.pooled.float()))
         loss.backward()
         bare_opt.step()
         bare_opt.zero_grad(set_to_none=True)
         return time.perf_counter() - start
+
+    from xkd.train.precision import run_precision
 
     cfg = TrainConfig(
         epochs=1,
@@ -113,6 +116,7 @@ def run(ctx: Context) -> list[Figure]:
         grad_clip=setup.cfg.train.grad_clip,
         weight_decay=setup.cfg.train.weight_decay,
     )
+    precision = run_precision(cfg)  # the loop's autocast, given to the bare step too
     ctx.log(f"{NAME}: {steps} KD steps, each followed by a bare step on the same batch")
     ab = ABSteps(bare_step)
     with recording_adamw(seen):
@@ -134,6 +138,7 @@ def run(ctx: Context) -> list[Figure]:
         "student": setup.student_spec,
         "data": "demo (KD rows: English source rows + parallel pairs)",
         "threads": torch.get_num_threads(),
+        "mixed_precision": precision,
         "bare_step": "forward + mse(pooled, 0) + backward + AdamW.step + zero_grad; batch collated before timing",
         "optimizer": {
             "xkd_loop_adamw_kwargs": seen

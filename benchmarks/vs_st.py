@@ -180,7 +180,7 @@ def run_dataset(
         }
     )
 
-    def xkd_run(rep: int, max_steps: int = 0):
+    def xkd_run(rep: int, max_steps: int = 0, precision: str = "auto"):
         student = setup.new_student()
         loss = build_loss("parallel_mse")
         loss.setup(student.dims(len(setup.labels)), setup.teacher.dims(len(setup.labels)))
@@ -200,6 +200,7 @@ def run_dataset(
             device="cpu",
             log_every=50,
             max_steps=max_steps,
+            mixed_precision=precision,
         )
         start = time.perf_counter()
         state = train_model(objective, data, cfg)
@@ -282,6 +283,16 @@ def run_dataset(
             seconds, steps, encode = (xkd_run if side == "xkd" else st_run)(rep)
             runs[side].append({"seconds": seconds, "steps": steps})
             last[side] = encode
+    # xkd's default arithmetic (train.mixed_precision=auto: bf16 autocast on a CPU with native
+    # bf16) against ST's default (fp32); one more xkd run in fp32 gives the same-arithmetic ratio
+    from xkd.config import TrainConfig as _Train
+    from xkd.train.precision import run_precision
+
+    xkd_precision = run_precision(_Train(device="cpu"))
+    fp32 = None
+    if xkd_precision != "no":
+        ctx.log(f"{NAME}: {Path(path).name} xkd run in fp32 (same arithmetic as ST)")
+        fp32 = xkd_run(-2, precision="no")[0]
     retr = {side: retrieval(last[side], test_pairs) for side in ("xkd", "st")}
     xkd_s = median([r["seconds"] for r in runs["xkd"]])
     st_s = median([r["seconds"] for r in runs["st"]])
@@ -298,6 +309,9 @@ def run_dataset(
         "xkd_texts_per_s": n_texts / xkd_s,
         "st_texts_per_s": n_texts / st_s,
         "throughput_ratio": ratio(st_s, xkd_s),
+        "xkd_mixed_precision": xkd_precision,
+        "xkd_fp32_train_s": fp32,
+        "fp32_throughput_ratio": ratio(st_s, fp32) if fp32 else ratio(st_s, xkd_s),
         "runs": runs,
         "xkd_teacher_encode_s": xkd_teacher_s,
         "st_teacher_encode_s": st_teacher_s,
@@ -355,7 +369,8 @@ def run(ctx: Context) -> list[Figure]:
     value = min(r["throughput_ratio"] for r in results)
     gap = max(r["retrieval_gap_points"] for r in results)
     per = "; ".join(
-        f"{Path(r['data']).name}: x{r['throughput_ratio']:.2f}, R@1 xkd {r['retrieval_at_1_points']['xkd']['mean']:.1f}"
+        f"{Path(r['data']).name}: x{r['throughput_ratio']:.2f} (xkd {r['xkd_mixed_precision']}; "
+        f"fp32 both x{r['fp32_throughput_ratio']:.2f}), R@1 xkd {r['retrieval_at_1_points']['xkd']['mean']:.1f}"
         f" / ST {r['retrieval_at_1_points']['st']['mean']:.1f}"
         for r in results
     )

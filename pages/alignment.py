@@ -12,6 +12,7 @@ from xkd.app import alignment as A
 from xkd.app import labels as L
 from xkd.errors import XKDError
 from xkd.runs import Run
+from xkd.runs.projections import default_models, projection_frame
 
 SYMBOLS = {"teacher": "circle", "student": "diamond", "baseline": "x"}
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
@@ -48,7 +49,7 @@ def controls(emb) -> tuple[str, list[str], list[str]]:
     models = c[1].multiselect(
         "Models",
         available,
-        default=[m for m in ("teacher", "student") if m in available],
+        default=default_models(available),
         format_func=L.model_label,
         key="align_models",
     )
@@ -61,8 +62,8 @@ def project(run: Run, emb, models: list[str], languages: list[str]):
     """The joint 2-D projection, or ``None`` after showing why it failed."""
     method = "pca" if st.session_state.get("align_pca") else "umap"
     try:
-        with st.spinner(f"Projecting with {method.upper()} (cached after the first time)…"):
-            proj, notes = A.projection_frame(
+        with st.spinner(f"Projecting with {method.upper()} (cached: a run writes its first view)…"):
+            proj, notes = projection_frame(
                 emb,
                 method=method,
                 center=bool(st.session_state.get("align_center")),

@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("XKD_APP_WARM", "0")  # no background UMAP per AppTest (test_warm.py tests it)
 
 TOPICS = {
     "food": (

@@ -468,3 +468,47 @@ def test_accuracy_attributes_the_transfer_gaps(runs_dir, real_run):
     (table,) = [d.value for d in at.dataframe if "tokens per word" in d.value.columns]
     assert len(table) >= 1 and "falls short" in table.columns
     assert texts(at.warning) or texts(at.success)
+
+
+# ------------------------------------------------------------------ no cold waits (issue 12)
+def test_a_finished_run_holds_its_first_map_and_the_page_fits_nothing(
+    runs_dir, real_run, monkeypatch
+):
+    """The run fitted the Alignment page's first view (UMAP of teacher and student): the first
+    visit reads it from the run's cache and never runs a projection."""
+    dest = add_real_run(runs_dir, real_run)
+    assert (dest / "cache" / "map-default.json").is_file()
+    assert list((dest / "cache").glob("student-teacher-*umap*.parquet"))
+    calls = []
+
+    def no_fit(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the page fitted a projection")
+
+    monkeypatch.setattr("xkd.evaluate.projection.project", no_fit)
+    at = goto(new_app(), "alignment")
+    assert not calls and not at.error, [e.value for e in at.error]
+    assert at.toggle(key="align_pca").value is False
+    # another view is fitted on the visit (and would fail here): the cache is what saved it
+    at.toggle(key="align_center").set_value(True).run()
+    assert calls
+
+
+def test_the_app_fits_the_first_maps_that_older_runs_lack(runs_dir, real_run):
+    from xkd.app import warm
+
+    dest = add_real_run(runs_dir, real_run)
+    for path in (dest / "cache").glob("*umap*.parquet"):
+        path.unlink()
+    (dest / "cache" / "map-default.json").unlink()
+    assert [f.run_id for f in warm.missing_maps(runs_dir)] == [dest.name]
+    done = warm.warm(runs_dir)
+    assert done == {"maps": [dest.name], "failed": [], "umap": True}
+    assert list((dest / "cache").glob("student-teacher-*umap*.parquet"))
+    assert warm.missing_maps(runs_dir) == []
+
+    def broken(folder):
+        raise ValueError("degenerate vectors")
+
+    (dest / "cache" / "map-default.json").unlink()
+    assert warm.warm(runs_dir, fit=broken)["failed"] == [dest.name]  # logged, not raised

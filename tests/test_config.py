@@ -137,3 +137,15 @@ def test_presets_keep_their_objective_with_alpha_applied_once():
     assert [(x.name, x.weight) for x in compress.losses] == [("kl", 1.0), ("hidden_mse", 2.0)]
     demo = C.from_dict(PRESETS["demo"]).distill
     assert demo.alpha == 0.0 and demo.temperature == 3.0
+
+
+def test_an_unquoted_no_is_the_word_for_a_text_setting():
+    """YAML reads ``no`` as false: ``--set train.mixed_precision=no`` (and the same in a YAML
+    file) means the word, not an error about 'False'."""
+    from xkd.config_parse import set_key
+
+    base = PRESETS["demo"]
+    data = set_key(dict(base), "train.mixed_precision=no")
+    assert C.from_dict(data).train.mixed_precision == "no"
+    data = {**base, "train": {**base["train"], "mixed_precision": False}}
+    assert C.from_dict(data).train.mixed_precision == "no"

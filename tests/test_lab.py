@@ -19,6 +19,7 @@ from xkd.app import estimate as E
 from xkd.app import tokenizer_report as T
 from xkd.errors import ConfigError
 from xkd.runs import RunFolder, load_run
+from xkd.runs.projections import projection_frame
 from xkd.testing import runs as samples
 
 # ------------------------------------------------------------------------------ loss lab
@@ -337,15 +338,15 @@ def test_alignment_table_from_eval_matches_embeddings(sample_run):
 def test_projection_frame_is_cached_and_joint(sample_run):
     emb = rundata.read_embeddings(sample_run.path)
     cache = sample_run.folder.cache_dir
-    proj, notes = alignment.projection_frame(emb, method="pca", cache_dir=cache)
+    proj, notes = projection_frame(emb, method="pca", cache_dir=cache)
     assert set(proj["model"]) == {"teacher", "student"}
     assert len(proj) == 2 * len(emb) // 3
     assert list(cache.glob("*.parquet"))
-    again, _ = alignment.projection_frame(emb, method="pca", cache_dir=cache)
+    again, _ = projection_frame(emb, method="pca", cache_dir=cache)
     pd.testing.assert_frame_equal(proj, again)
-    centred, _ = alignment.projection_frame(emb, method="pca", center=True, languages=["en", "it"])
+    centred, _ = projection_frame(emb, method="pca", center=True, languages=["en", "it"])
     assert set(centred["language"]) == {"en", "it"}
-    small, notes = alignment.projection_frame(emb, method="pca", max_points=30)
+    small, notes = projection_frame(emb, method="pca", max_points=30)
     assert len(small) <= 30 and notes
     lines = alignment.translation_segments(proj, "en")
     assert set(lines) == {"teacher", "student"}
@@ -359,7 +360,7 @@ def test_projection_with_different_widths_projects_separately():
         common = dict(text=f"t{i}", language="en", label="a", pair_id=str(i))
         rows.append(dict(common, model="teacher", vector=np.ones(4) * i))
         rows.append(dict(common, model="student", vector=np.arange(3.0) + i))
-    proj, notes = alignment.projection_frame(pd.DataFrame(rows), method="pca")
+    proj, notes = projection_frame(pd.DataFrame(rows), method="pca")
     assert len(proj) == 12 and any("widths" in n for n in notes)
 
 

@@ -269,7 +269,10 @@ class TrainConfig:
     log_every: int = _f(5, "write metrics.jsonl every N steps")
     checkpoint_every: int = _f(0, "save a resumable checkpoint every N steps (0 = each epoch end)")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")
-    mixed_precision: str = _f("auto", "auto (bf16/fp16 on GPU, off on CPU) | no | bf16 | fp16")
+    mixed_precision: str = _f(
+        "auto",
+        "auto (bf16 or fp16 on GPU; bf16 on a CPU with native bf16, else off) | no | bf16 | fp16",
+    )
     max_steps: int = _f(0, "stop after this many steps (0 = no limit)")
 
     def validate(self) -> None:

@@ -71,6 +71,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, dict | list):
             raise ConfigError(f"'{key}' must be a string, got {type(value).__name__}")
+        if isinstance(value, bool):  # YAML reads an unquoted no/yes/off/on as a boolean
+            return "yes" if value else "no"
         return str(value)
     return value
 

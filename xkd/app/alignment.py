@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,9 +78,6 @@ def alignment_table(result: dict | None, embeddings: pd.DataFrame | None = None,
     return pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS)
 
 
-PROJECTION_COLUMNS = ["row", "x", "y", "model", "language", "label", "pair_id", "text"]
-
-
 def language_bias_table(result: dict | None) -> pd.DataFrame:
     """``language, model, own, mixed, drop`` from ``eval.json["language_bias"]`` (empty for a
     run evaluated before it existed)."""
@@ -94,71 +89,6 @@ def language_bias_table(result: dict | None) -> pd.DataFrame:
         for model, v in models.items()
     ]
     return pd.DataFrame(rows, columns=cols)
-
-
-def projection_frame(
-    embeddings: pd.DataFrame | None,
-    *,
-    method: str = "umap",
-    center: bool = False,
-    models: Sequence[str] = ("teacher", "student"),
-    languages: Sequence[str] | None = None,
-    cache_dir: str | Path | None = None,
-    max_points: int = 4000,
-) -> tuple[pd.DataFrame, list[str]]:
-    """2-D coordinates of the chosen models' embeddings, fitted jointly; returns (frame, notes).
-
-    ``row`` is the row of ``embeddings.parquet``. With ``center`` each (model, language)
-    group's mean is subtracted first. Models whose vectors have another width than the first
-    model's cannot share a fit; they are projected on their own (a note says so). When
-    ``cache_dir`` is given, :func:`xkd.evaluate.projection.cached_projection` stores results
-    there. Beyond ``max_points`` rows an evenly spaced subset is used (a note says so).
-    """
-    from xkd.evaluate.projection import cached_projection, project
-
-    notes: list[str] = []
-    if embeddings is None or embeddings.empty:
-        return pd.DataFrame(columns=PROJECTION_COLUMNS), notes
-    emb = embeddings.reset_index(drop=True)
-    emb = emb.assign(row=np.arange(len(emb)))
-    emb = emb[emb["model"].isin(list(models))]
-    if languages:
-        emb = emb[emb["language"].isin(list(languages))]
-    if emb.empty:
-        return pd.DataFrame(columns=PROJECTION_COLUMNS), notes
-    if len(emb) > max_points:
-        step = math.ceil(len(emb) / max_points)
-        keep_pairs = emb["pair_id"].dropna().unique()[::step]
-        subset = emb[emb["pair_id"].isin(keep_pairs) | emb["pair_id"].isna()]
-        if len(subset) > max_points:
-            subset = subset.iloc[::step]
-        notes.append(f"showing {len(subset)} of {len(emb)} points (evenly spaced subset)")
-        emb = subset
-    widths = emb["vector"].map(len)
-    groups = [emb[widths == w] for w in pd.unique(widths)]
-    if len(groups) > 1:
-        notes.append(
-            "teacher and student embeddings have different widths, so each width is "
-            "projected on its own (their coordinates are not comparable)"
-        )
-    out = []
-    for part in groups:
-        x = np.stack(part["vector"].to_list()).astype(np.float64)
-        center_by = (part["model"] + ":" + part["language"]).to_numpy() if center else None
-        kw: dict[str, Any] = {"center_by": center_by} if center else {}
-        if method == "umap":
-            kw.update(n_neighbors=15, seed=0)
-        if cache_dir is not None:
-            key = "-".join(sorted(pd.unique(part["model"]))) + f"-{len(part)}"
-            coords = cached_projection(key, x, Path(cache_dir), method, **kw)
-        else:
-            coords = project(x, method, **kw)
-        frame = part[["row", "model", "language", "label", "pair_id", "text"]].copy()
-        frame["x"] = coords[:, 0]
-        frame["y"] = coords[:, 1]
-        out.append(frame)
-    result = pd.concat(out, ignore_index=True)[PROJECTION_COLUMNS]
-    return result, notes
 
 
 def translation_segments(proj: pd.DataFrame, source: str | None) -> dict[str, tuple[list, list]]:

@@ -23,7 +23,7 @@
    alignment health of the student's initial weights and of the teacher is measured first
    (step 0, :func:`~xkd.experiment.probes.start_alignment`);
 9. ``train_student``: the KD student, its alignment health measured along the way;
-10. ``evaluate``: ``eval.json`` (with its headline), ``embeddings.parquet``, ``predictions.parquet``.
+10. ``evaluate``: ``eval.json`` (headline), ``embeddings.parquet``, ``predictions.parquet``; the map.
 
 ``Experiment.reevaluate(run_dir)`` evaluates an existing run again from its saved models and its
 cached teacher outputs. The device lock is taken here, so the CLI, the app's launcher and a
@@ -46,6 +46,7 @@ from xkd.errors import DataError, ResourceError, XKDError
 from xkd.experiment import student as student_steps
 from xkd.experiment import teacher as teacher_steps
 from xkd.experiment.alignment import check_recipe as check_alignment_recipe
+from xkd.experiment.evaluation import write_test_map
 from xkd.experiment.progress import (
     RunStopped,
     RunWriter,
@@ -58,6 +59,7 @@ from xkd.runs.folder import RunFolder
 from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.examples import dev_examples, kd_examples, resolve_targets, source_examples
+from xkd.train.precision import run_precision
 from xkd.train.processes import broadcast
 from xkd.train.processes import start as start_processes
 
@@ -140,12 +142,14 @@ class Experiment:
     def _run_steps(self) -> RunResult:
         cfg, folder = self.cfg, self.folder
         if not self.resume:
-            folder.write_env({"processes": self.procs.record()})
+            env = {"processes": self.procs.record(), "mixed_precision": run_precision(cfg.train)}
+            folder.write_env(env)
         folder.write_status("running", pid=os.getpid(), error=None, phase="data")
         t0 = time.perf_counter()
         try:
             self._train_steps()
             result = self._timed("eval", self.evaluate)
+            self._timed("map", lambda: write_test_map(self.folder, self.note))
         except RunStopped:
             folder.write_status("stopped", error=None)
             return RunResult(run_dir=folder.path, state="stopped")
@@ -386,14 +390,11 @@ class Experiment:
     def _card(self, role: str) -> dict:
         return model_card(self.cfg, targets=self.state.targets, role=role)
 
-    # ---------------------------------------------------------------------- re-evaluate
     @classmethod
     def reevaluate(cls, run_dir: str | os.PathLike, *, split: str = "test") -> dict:
-        """Evaluate a finished run again from its saved models and cached teacher outputs.
-
-        With ``split="test"`` the run's ``eval.json`` and tables are rewritten (timings,
-        sizes and training facts of the original run are kept); returns the evaluation.
-        """
+        """Evaluate a finished run again from its saved models and cached teacher outputs; with
+        ``split="test"`` ``eval.json`` and the tables are rewritten (timings, sizes and training
+        facts of the original run kept). Returns the evaluation."""
         from xkd.experiment.evaluation import reevaluate_run
 
         return reevaluate_run(RunFolder(run_dir), split=split)

@@ -113,3 +113,15 @@ def reevaluate_run(folder: RunFolder, *, split: str = "test") -> dict:
     if split == "test":
         folder.write_eval(result)
     return result
+
+
+def write_test_map(folder: RunFolder, note) -> None:
+    """Fit the Alignment page's first view now (:func:`xkd.runs.projections.write_default_map`),
+    so that a first visit reads it instead of waiting for UMAP. A failure is a ``note``, not a
+    failed run: the page fits the map on a visit and says why it cannot."""
+    from xkd.runs.projections import write_default_map
+
+    try:
+        write_default_map(folder)
+    except Exception as exc:  # noqa: BLE001 - e.g. UMAP on degenerate vectors
+        note(f"the test-set map was not fitted in advance ({type(exc).__name__}: {exc})")
