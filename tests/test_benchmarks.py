@@ -198,6 +198,8 @@ def test_select_modules_by_module_or_figure_name():
         "vs_textbrewer",
         "demo_wall_s",
         "demo_peak_rss_mb",
+        "demo_vs_teacher_pass",
+        "first_map_ratio",
         "projection_pca_s",
         "projection_umap_warm_s",
         "projection_umap_cold_s",

@@ -307,7 +307,7 @@ def test_a_pickle_in_a_checkpoint_is_not_executed(tmp_path):
 
     from safetensors.torch import save_file
 
-    from xkd.train.loop import load_checkpoint
+    from xkd.train.checkpoints import load_checkpoint
 
     ckpt = tmp_path / "student"
     ckpt.mkdir()

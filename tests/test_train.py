@@ -309,7 +309,7 @@ def test_eval_every_logs_dev_accuracy_per_language(tiny_teacher_dir, tmp_path):
 
 
 def test_resume_falls_back_to_the_previous_checkpoint_after_a_kill_mid_swap(tmp_path):
-    from xkd.train.loop import latest_checkpoint
+    from xkd.train.checkpoints import latest_checkpoint
 
     ckpt = tmp_path / "student"
     old = tmp_path / "student.old"
@@ -322,3 +322,25 @@ def test_resume_falls_back_to_the_previous_checkpoint_after_a_kill_mid_swap(tmp_
     assert latest_checkpoint(ckpt) == old  # a half-written folder is not used
     (ckpt / "objective.safetensors").write_text("x")
     assert latest_checkpoint(ckpt) == ckpt
+
+
+def test_clip_gradients_matches_torch_and_skips_the_multiply_below_the_limit():
+    from accelerate import Accelerator
+
+    from xkd.train.loop import clip_gradients
+
+    torch.manual_seed(0)
+    accelerator = Accelerator(cpu=True)
+    for scale, clipped in ((0.01, False), (10.0, True)):
+        params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(3)]
+        twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        for p, q in zip(params, twins, strict=True):
+            p.grad = torch.randn_like(p) * scale
+            q.grad = p.grad.clone()
+        expect = torch.nn.utils.clip_grad_norm_(twins, 1.0)
+        before = [p.grad.data_ptr() for p in params]
+        norm = clip_gradients(accelerator, params, 1.0)
+        assert abs(norm - float(expect)) < 1e-5 and (norm > 1.0) == clipped
+        for p, q in zip(params, twins, strict=True):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-7)
+        assert [p.grad.data_ptr() for p in params] == before  # in place

@@ -9,20 +9,24 @@ position).
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from xkd.config import TrainConfig
 from xkd.train.callbacks import Callback, CallbackList
+from xkd.train.checkpoints import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from xkd.train.examples import Examples
 from xkd.train.objective import KDObjective
 from xkd.train.precision import run_precision, trains_on_cpu
@@ -94,16 +98,6 @@ def collate(data: TokenizedExamples, idx: list[int]) -> dict[str, torch.Tensor]:
 # Loop
 
 
-@dataclass
-class TrainState:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    total_steps: int = 0
-    stopped: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
 def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
 
@@ -148,6 +142,25 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig, device: torch.d
     )
 
 
+def clip_gradients(accelerator, params: list[nn.Parameter], max_norm: float) -> float:
+    """``torch.nn.utils.clip_grad_norm_`` (after Accelerate unscales fp16 gradients) without its
+    multiply when nothing is clipped: torch scales every gradient by
+    ``min(1, max_norm / (norm + 1e-6))``, a pass over all of them (the word embeddings' too)
+    that changes nothing while the norm is below the limit. Returns the norm."""
+    accelerator.unscale_gradients()
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    norm = float(
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    )
+    if not norm + 1e-6 <= max_norm:  # also a nan or inf norm, as torch does
+        coef = max_norm / (norm + 1e-6)
+        for g in grads:
+            g.mul_(coef)
+    return norm
+
+
 def linear_schedule(optimizer, warmup: int, total: int):
     def factor(step: int) -> float:
         if warmup and step < warmup:
@@ -183,91 +196,6 @@ def total_steps_for(n: int, cfg: TrainConfig) -> int:
     return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
-def _rng_state() -> dict[str, Any]:
-    return {
-        "python": random.getstate(),
-        "numpy": _np_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _np_state() -> tuple:
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(
-    path: Path, objective: nn.Module, optimizer, scheduler, state: TrainState
-) -> None:
-    """Write a resumable checkpoint atomically (folder written aside, then renamed)."""
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in objective.state_dict().items()}
-    save_file(_untie(weights), str(tmp / "objective.safetensors"))
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(),
-        },
-        tmp / "trainer.pt",
-    )
-    meta = {k: getattr(state, k) for k in ("step", "epoch", "batch_in_epoch", "total_steps")}
-    (tmp / "state.json").write_text(json.dumps(meta))
-    if path.exists():
-        old = path.with_name(path.name + ".old")
-        path.replace(old)
-        tmp.replace(path)
-        import shutil
-
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.replace(path)
-
-
-def _untie(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    seen: dict[int, str] = {}
-    out = {}
-    for k, v in weights.items():
-        ptr = v.data_ptr()
-        out[k] = v.clone() if ptr in seen else v
-        seen[ptr] = k
-    return out
-
-
-def latest_checkpoint(path: Path) -> Path | None:
-    """The checkpoint to resume from: ``path``, or ``path.old`` if a kill hit mid-swap."""
-    for candidate in (path, path.with_name(path.name + ".old")):
-        if (candidate / "state.json").exists() and (candidate / "objective.safetensors").exists():
-            return candidate
-    return None
-
-
-def load_checkpoint(path: Path, objective: nn.Module, optimizer, scheduler) -> TrainState:
-    from safetensors.torch import load_file
-
-    objective.load_state_dict(load_file(str(path / "objective.safetensors")))
-    blob = torch.load(path / "trainer.pt", weights_only=True)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    _set_rng_state(blob["rng"])
-    meta = json.loads((path / "state.json").read_text())
-    return TrainState(**meta)
-
-
 def train_model(
     objective: KDObjective,
     data: TokenizedExamples,
@@ -282,8 +210,8 @@ def train_model(
     """Optimise ``objective`` on ``data``; returns the final :class:`TrainState`.
 
     ``probes`` (:mod:`xkd.experiment.probes`) run on the main process at the steps they are
-    due (step 0 before the first update included), with the model in eval mode; their
-    records go to ``callbacks.on_log``.
+    due (step 0 before the first update included), with the model in eval mode and under the
+    training's autocast (``train.mixed_precision``); their records go to ``callbacks.on_log``.
 
     With ``checkpoint_dir``, a checkpoint is written every ``cfg.checkpoint_every`` steps (or at
     each epoch end) and when a stop is requested; with ``resume`` the loop continues from it.
@@ -314,7 +242,8 @@ def train_model(
     cb.on_phase(phase, total)
     if state.step == 0 and probes:
         model.eval()
-        _run_probes(probes, state, phase, 0.0, cb, procs)
+        with accelerator.autocast():
+            _run_probes(probes, state, phase, 0.0, cb, procs)
     model.train()
     running: dict[str, float] = {}
     n_running = 0
@@ -332,7 +261,7 @@ def train_model(
                 terms = {name: value * weight for name, value in terms.items()}
             accelerator.backward(loss)
             if cfg.grad_clip:
-                accelerator.clip_grad_norm_(params, cfg.grad_clip)
+                clip_gradients(accelerator, params, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -359,7 +288,8 @@ def train_model(
                 running, n_running = {}, 0
             if any(p.due(state.step, total) for p in probes):
                 model.eval()
-                _run_probes(probes, state, phase, _epoch(state, len(batches)), cb, procs)
+                with accelerator.autocast():  # measured in the training's arithmetic
+                    _run_probes(probes, state, phase, _epoch(state, len(batches)), cb, procs)
                 model.train()
             cb.on_step(phase, state.step, total, logs)
             at_epoch_end = state.batch_in_epoch == len(batches)
