@@ -285,10 +285,9 @@ def run_dataset(
             last[side] = encode
     # xkd's default arithmetic (train.mixed_precision=auto: bf16 autocast on a CPU with native
     # bf16) against ST's default (fp32); one more xkd run in fp32 gives the same-arithmetic ratio
-    from xkd.config import TrainConfig as _Train
     from xkd.train.precision import run_precision
 
-    xkd_precision = run_precision(_Train(device="cpu"))
+    xkd_precision = run_precision(TrainConfig(device="cpu"))
     fp32 = None
     if xkd_precision != "no":
         ctx.log(f"{NAME}: {Path(path).name} xkd run in fp32 (same arithmetic as ST)")
