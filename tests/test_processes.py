@@ -65,6 +65,10 @@ def _commands(teacher, data, **extra):
     from xkd.app.commands import commands
     from xkd.cli import build_config
 
+    # fp32: a CPU with native bf16 would train under bf16 autocast (train.mixed_precision=auto),
+    # whose rounding differs between one process's batch and two halves by more than the
+    # tolerance below, which is fp32's
+    extra = {"train.mixed_precision": "no", **extra}
     cfg = build_config(None, "demo", tiny_overrides(teacher, data, **extra))
     return commands(cfg, processes=2)
 
