@@ -131,46 +131,38 @@ def _health_seconds(run_dir: Path | None) -> dict | None:
     return {"seconds": round(seconds, 2), "records": len(records)}
 
 
-def teacher_pass(ctx: Context) -> dict | None:
-    """``{"seconds", "texts"}`` of one teacher pass over the demo's texts (fresh process)."""
+def _script_json(ctx: Context, script: str, *, env: dict, timeout: int, what: str) -> dict | None:
+    """Run ``script`` in a fresh interpreter; the JSON of its last stdout line, or None (logged)."""
     import subprocess
 
-    if ctx.tiny:
-        return None
     proc = subprocess.run(
-        [sys.executable, "-c", TEACHER_PASS],
-        env=cli_env(),
+        [sys.executable, "-c", script],
+        env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     if proc.returncode != 0:
-        ctx.log(f"{PASS}: teacher pass failed: {_tail(proc.stderr, 5)}")
+        ctx.log(f"{what} failed: {_tail(proc.stderr, 5)}")
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def teacher_pass(ctx: Context) -> dict | None:
+    """``{"seconds", "texts"}`` of one teacher pass over the demo's texts (fresh process)."""
+    if ctx.tiny:
+        return None
+    return _script_json(ctx, TEACHER_PASS, env=cli_env(), timeout=600, what=f"{PASS}: teacher pass")
 
 
 def draw_alignment(ctx: Context, runs_dir: Path) -> dict | None:
     """``{"first_s", "redraw_s", ...}``: the Alignment page of the only run in ``runs_dir``,
     drawn in a fresh process (Streamlit's AppTest), then drawn again in the same process."""
-    import subprocess
-
     env = cli_env()
     env["XKD_RUNS_DIR"] = str(runs_dir)
     env["XKD_APP_WARM"] = "0"  # its thread would slow the redraw (and flatter the ratio)
-    proc = subprocess.run(
-        [sys.executable, "-c", DRAW_ALIGNMENT],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        ctx.log(f"{FIRST_MAP}: drawing failed: {_tail(proc.stderr, 5)}")
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _script_json(ctx, DRAW_ALIGNMENT, env=env, timeout=900, what=f"{FIRST_MAP}: drawing")
 
 
 def _first_map_figure(ctx: Context, drawn: dict | None) -> Figure:
