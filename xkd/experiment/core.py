@@ -55,6 +55,7 @@ from xkd.experiment.progress import (
     set_seed,
 )
 from xkd.experiment.state import ExperimentState, RunResult, as_config, model_card
+from xkd.experiment.training import train_phase
 from xkd.runs.folder import RunFolder
 from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
@@ -318,14 +319,14 @@ class Experiment:
         s = self.state
         if s.baseline_init is None:
             return
-        self._train("baseline", s.baseline_init, Recipe.hard_labels(), s.source, cache=None)
+        train_phase(self, "baseline", s.baseline_init, Recipe.hard_labels(), s.source, cache=None)
         s.baseline = s.baseline_init
         if self.procs.is_main:
             s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
 
     def train_student(self) -> None:
         s = self.state
-        self._train("student", s.student, s.recipe, s.kd, cache=s.cache)
+        train_phase(self, "student", s.student, s.recipe, s.kd, cache=s.cache)
         if not self.procs.is_main:
             return
         s.student.save_pretrained(self.folder.student_dir, card=self._card("KD student"))
@@ -348,37 +349,6 @@ class Experiment:
         return result
 
     # -------------------------------------------------------------------------- helpers
-    def _train(self, phase: str, model, recipe, examples, *, cache) -> None:
-        from xkd.experiment.probes import start_alignment, training_probes
-        from xkd.models import freeze
-        from xkd.train.loop import tokenize_examples, train_model
-        from xkd.train.objective import KDObjective
-
-        cfg = self.cfg
-        freeze(model, cfg.train.freeze)
-        objective = KDObjective(model, recipe, cache)
-        teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
-        max_length = model.fit_length(cfg.data.max_length)
-        data = tokenize_examples(examples, model.tokenizer, max_length, teacher_ids)
-        main = self.folder if self.procs.is_main else None
-        for record in start_alignment(cfg, self.state, folder=main, resume=self.resume):
-            self.callbacks.on_log("student", record)
-        probes = training_probes(
-            cfg=cfg, state=self.state, phase=phase, model=model, max_length=max_length
-        )
-        state = train_model(
-            objective,
-            data,
-            cfg.train,
-            phase=phase,
-            callbacks=self.callbacks,
-            checkpoint_dir=self.folder.checkpoints_dir,
-            resume=self.resume,
-            probes=probes,
-        )
-        if state.stopped:
-            raise RunStopped(phase)
-
     def note(self, text: str) -> None:
         """One line about a setting adapted to the models: ``logs/run.log``, stderr, the state."""
         self.state.notes.append(text)

@@ -1,0 +1,42 @@
+"""One training phase of an experiment (the no-KD baseline or the KD student): freeze, build
+the objective, tokenize, measure the starting alignment, run the loop with its probes."""
+
+from __future__ import annotations
+
+from xkd.experiment.progress import RunStopped
+
+__all__ = ["train_phase"]
+
+
+def train_phase(exp, phase: str, model, recipe, examples, *, cache) -> None:
+    """Train ``model`` on ``examples`` with ``recipe`` for ``exp`` (an
+    :class:`~xkd.experiment.Experiment`); raises :class:`RunStopped` when a stop was requested."""
+    from xkd.experiment.probes import start_alignment, training_probes
+    from xkd.models import freeze
+    from xkd.train.loop import tokenize_examples, train_model
+    from xkd.train.objective import KDObjective
+
+    cfg = exp.cfg
+    freeze(model, cfg.train.freeze)
+    objective = KDObjective(model, recipe, cache)
+    teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
+    max_length = model.fit_length(cfg.data.max_length)
+    data = tokenize_examples(examples, model.tokenizer, max_length, teacher_ids)
+    main = exp.folder if exp.procs.is_main else None
+    for record in start_alignment(cfg, exp.state, folder=main, resume=exp.resume):
+        exp.callbacks.on_log("student", record)
+    probes = training_probes(
+        cfg=cfg, state=exp.state, phase=phase, model=model, max_length=max_length
+    )
+    state = train_model(
+        objective,
+        data,
+        cfg.train,
+        phase=phase,
+        callbacks=exp.callbacks,
+        checkpoint_dir=exp.folder.checkpoints_dir,
+        resume=exp.resume,
+        probes=probes,
+    )
+    if state.stopped:
+        raise RunStopped(phase)
