@@ -168,6 +168,8 @@ def headline_row(run: Run, *, speed: bool = False) -> None:
     cols = st.columns(len(metrics) + int(speed))
     for col, m in zip(cols, metrics):
         col.metric(m.label, m.value, help=m.help)
+        if m.detail:
+            col.caption(f"95 % interval {m.detail}")
     if speed:
         ratio = fmt.get(run.eval, "throughput", "student_vs_teacher")
         cols[-1].metric(

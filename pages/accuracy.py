@@ -27,11 +27,13 @@ def intro() -> None:
 
 
 def accuracy_bars(run: Run, table) -> None:
-    long = L.with_model_labels(A.accuracy_long(run.eval))
+    long = L.with_model_labels(A.accuracy_long(run.eval, C.predictions(run)))
     fig = px.bar(
         long,
         x="language",
         y="accuracy",
+        error_y="plus",
+        error_y_minus="minus",
         color="model",
         barmode="group",
         color_discrete_map=L.LABEL_COLORS,
@@ -39,7 +41,14 @@ def accuracy_bars(run: Run, table) -> None:
             "language": table["language"].tolist(),
             "model": [L.model_label(m) for m in L.MODELS],
         },
-        hover_data={"accuracy": ":.3f", "prior": ":.3f"},
+        hover_data={
+            "accuracy": ":.3f",
+            "low": ":.3f",
+            "high": ":.3f",
+            "prior": ":.3f",
+            "plus": False,
+            "minus": False,
+        },
     )
     fig.add_trace(
         go.Scatter(
@@ -77,8 +86,10 @@ def per_language_table(run: Run, table) -> None:
                 help=L.transfer_ratio_help(run.source_language)
             ),
             L.KD_GAIN: st.column_config.TextColumn(help=L.KD_GAIN_HELP),
+            A.SIGNIFICANT: st.column_config.TextColumn(help=L.SIGNIFICANT_HELP),
         },
     )
+    st.caption(L.INTERVALS_NOTE)
     st.caption(
         f"{L.TEACHER_KEPT} is shown for the source language and the {L.TRANSFER_RATIO} for "
         f"target languages: {L.transfer_ratio_help(run.source_language)}"

@@ -23,6 +23,7 @@ LAYERS = [
     {"xkd.evaluate"},
     {"xkd.runs"},
     {"xkd.experiment"},
+    {"xkd.sweep"},
     {"xkd.app"},
     {"xkd.cli"},
 ]

@@ -54,6 +54,9 @@ def _f(
     return field(metadata=metadata, **kw)
 
 
+REPORT_TO = ("tensorboard", "mlflow", "wandb", "trackio")
+
+
 def _auto_bool(value: Any, key: str) -> bool | None:
     """``true`` / ``false``, or ``auto`` (also ``null``) = None: the experiment decides."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
@@ -96,7 +99,9 @@ class DataConfig:
         "give retrieval@1. Empty: the task data's own pair ids",
     )
     max_pairs_per_language: int | None = _f(
-        None, "cap on the parallel corpus's training pairs per target language (None = all)"
+        None,
+        "cap on the training pairs per target language, of the parallel corpus or the task "
+        "data's own pairs (None = all)",
     )
 
     def validate(self) -> None:
@@ -274,8 +279,19 @@ class TrainConfig:
         "auto (bf16 or fp16 on GPU; bf16 on a CPU with native bf16, else off) | no | bf16 | fp16",
     )
     max_steps: int = _f(0, "stop after this many steps (0 = no limit)")
+    sampling_exponent: float = _f(
+        1.0, "KD student: language l drawn ~ n_l**s (1 = natural, 0 = equal)"
+    )
+    oversample_min: int = _f(0, "KD student: repeat a language's examples to N per epoch (0 = off)")
+    report_to: list[str] = _f(
+        help="also send metrics to: tensorboard, mlflow, wandb, trackio (empty = off)",
+        default_factory=list,
+    )
 
     def validate(self) -> None:
+        if set(self.report_to) - set(REPORT_TO):
+            bad = ", ".join(sorted(set(self.report_to) - set(REPORT_TO)))
+            raise ConfigError(f"train.report_to: unknown {bad}; use any of {', '.join(REPORT_TO)}")
         if self.epochs <= 0:
             raise ConfigError(f"train.epochs={self.epochs} must be > 0")
         if self.batch_size < 1:
@@ -304,9 +320,12 @@ class TrainConfig:
             "log_every",
             "checkpoint_every",
             "max_steps",
+            "oversample_min",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
+        if not 0 <= self.sampling_exponent <= 1:  # > 1 or < 0 overshoot the two ends
+            raise ConfigError(f"train.sampling_exponent={self.sampling_exponent} must be in [0, 1]")
         if self.seed >= 2**32:
             raise ConfigError(f"train.seed={self.seed} must be < 2**32")
         if self.alignment_points > 100:

@@ -38,6 +38,16 @@ ACCURACY_COLUMNS = [
     "% of teacher kept",
     "transfer ratio",
     "KD gain (points)",
+    "KD gain low",
+    "KD gain high",
+    "significant",
+    "p",
+    "teacher low",
+    "teacher high",
+    "student low",
+    "student high",
+    "baseline low",
+    "baseline high",
     "teacher macro-F1",
     "student macro-F1",
     "baseline macro-F1",
@@ -116,11 +126,47 @@ def _count(value) -> int:
     return 0 if math.isnan(n) else int(n)
 
 
+def _intervals(result: dict, predictions: pd.DataFrame | None, labels: list[str]) -> dict:
+    """``{language: {model: [low, high], "kd_gain": {...}}}``: from eval.json, or computed from
+    ``predictions`` for a run evaluated before eval.json held intervals (the same function)."""
+    from xkd.evaluate.intervals import prediction_intervals
+
+    languages = get(result, "languages") or {}
+    saved = {}
+    for lang, entry in languages.items():
+        found = {m: get(entry, m, "accuracy_ci") for m in MODELS if get(entry, m, "accuracy_ci")}
+        if isinstance(get(entry, "kd_gain"), dict):
+            found["kd_gain"] = entry["kd_gain"]
+        saved[lang] = found
+    if any(saved.values()) or predictions is None or predictions.empty or not labels:
+        return saved
+    if "label" not in predictions or "language" not in predictions:
+        return saved
+    source = get(result, "source_language")
+    return prediction_intervals(predictions, labels=labels, source_language=source)["languages"]
+
+
+def _interval_cells(found: dict) -> dict:
+    gain = found.get("kd_gain") or {}
+    cells = {
+        "KD gain low": num(gain.get("low")),
+        "KD gain high": num(gain.get("high")),
+        "significant": gain.get("significant"),
+        "p": num(gain.get("p")),
+    }
+    for m in MODELS:
+        low, high = found.get(m) or (None, None)
+        cells[f"{m} low"], cells[f"{m} high"] = num(low), num(high)
+    return cells
+
+
 def accuracy_table(
     result: dict | None,
     predictions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per language: n, prior, accuracy per model, the ratio to the teacher, F1, ECE.
+    """One row per language: n, prior, accuracy per model with its 95 % bootstrap interval
+    (``<model> low``/``high``), the KD gain with its paired interval and significance, the
+    ratio to the teacher, F1, ECE.
 
     ``% of teacher kept`` (source row only) is ``100 * student / teacher`` accuracy;
     ``transfer ratio`` (target rows only) comes from :func:`transfer_ratios` of
@@ -134,6 +180,7 @@ def accuracy_table(
     label_names = get(result, "labels")
     label_names = label_names if isinstance(label_names, list) else []
     transfer = transfer_ratios(predictions, label_names, source).set_index("language")
+    intervals = _intervals(result, predictions, label_names)
     if predictions is None:
         missing = "this run has no predictions.parquet"
     elif not label_names:
@@ -166,6 +213,7 @@ def accuracy_table(
                 "% of teacher kept": kept,
                 "transfer ratio": float(ratio_t),
                 "KD gain (points)": 100 * (acc["student"] - acc["baseline"]),
+                **_interval_cells(intervals.get(lang) or {}),
                 **{f"{m} macro-F1": num(get(entry, m, "macro_f1")) for m in MODELS},
                 **{f"{m} ECE": num(get(entry, m, "ece")) for m in MODELS},
                 "agreement": num(get(entry, "agreement")),
@@ -181,7 +229,11 @@ def accuracy_table(
 
 
 #: Columns of the short per-language table (the rest appear with "show all").
-SHORT_COLUMNS = ACCURACY_COLUMNS[: ACCURACY_COLUMNS.index("KD gain (points)") + 1]
+SHORT_COLUMNS = [*ACCURACY_COLUMNS[: ACCURACY_COLUMNS.index("KD gain (points)") + 1], "significant"]
+#: Interval ends: shown inside their value's cell, kept as numbers in the CSV.
+_ENDS = [c for c in ACCURACY_COLUMNS if c.endswith((" low", " high")) or c == "p"]
+#: The on-screen header of the KD gain's significance column.
+SIGNIFICANT = "gain significant (95 %)"
 
 
 def _gain_cell(points) -> str:
@@ -189,17 +241,41 @@ def _gain_cell(points) -> str:
     return fmt.points(num(points) / 100)
 
 
+def _with_interval(value: str, low, high, cell=fmt.decimal) -> str:
+    ends = fmt.interval(low, high, cell)
+    return value if ends == fmt.DASH or value == fmt.DASH else f"{value} {ends}"
+
+
+def _combined(table: pd.DataFrame) -> pd.DataFrame:
+    """Each accuracy as ``0.750 [0.500, 0.938]``, the KD gain as ``+25.0 pts [-12.5, +62.5]``
+    and its significance as ``yes (p=0.004)``: text cells, interval columns dropped."""
+    out = table.copy()
+    for m in MODELS:
+        out[m] = [
+            _with_interval(fmt.decimal(v), lo, hi)
+            for v, lo, hi in zip(table[m], table[f"{m} low"], table[f"{m} high"], strict=True)
+        ]
+    gains = zip(table["KD gain (points)"], table["KD gain low"], table["KD gain high"], strict=True)
+    out["KD gain (points)"] = [
+        _with_interval(_gain_cell(g), lo, hi, lambda v: f"{100 * num(v):+.1f}")
+        for g, lo, hi in gains
+    ]
+    out["significant"] = [
+        fmt.significance(s, p) for s, p in zip(table["significant"], table["p"], strict=True)
+    ]
+    return out.drop(columns=_ENDS)
+
+
 def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.DataFrame:
-    """:func:`accuracy_table` as text for the page: labelled headers, no ``nan`` anywhere."""
-    cols = [c for c in ACCURACY_COLUMNS if c != "ratio note"]
-    shown = table[cols if all_columns else SHORT_COLUMNS]
+    """:func:`accuracy_table` as text for the page: labelled headers, each accuracy and gain
+    with its 95 % interval, no ``nan`` anywhere."""
+    cols = [c for c in ACCURACY_COLUMNS if c != "ratio note" and c not in _ENDS]
+    shown = _combined(table)[cols if all_columns else SHORT_COLUMNS]
     three = fmt.decimal
     formats = {
         "prior": three,
-        **{m: three for m in MODELS},
         "% of teacher kept": fmt.percent,
         "transfer ratio": fmt.percent,
-        "KD gain (points)": _gain_cell,
         **{c: three for c in cols if c.endswith(("macro-F1", "ECE"))},
         "agreement": three,
         "KL(teacher‖student)": three,
@@ -208,6 +284,7 @@ def accuracy_display(table: pd.DataFrame, *, all_columns: bool = False) -> pd.Da
         "student": L.STUDENT,
         "baseline": L.BASELINE,
         "KD gain (points)": L.KD_GAIN,
+        "significant": SIGNIFICANT,
         "prior": L.PRIOR,
         "KL(teacher‖student)": f"KL({L.TEACHER}‖{L.STUDENT})",
         **{f"{m} {k}": f"{L.model_label(m)} {k}" for m in MODELS for k in ("macro-F1", "ECE")},
@@ -231,17 +308,23 @@ def ratio_notes(table: pd.DataFrame, source: str | None) -> list[str]:
     return notes
 
 
-def accuracy_long(result: dict | None) -> pd.DataFrame:
-    """``language, model, accuracy`` for grouped bars (models missing from eval.json left out)."""
-    table = accuracy_table(result)
+def accuracy_long(result: dict | None, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``language, model, accuracy, low, high, prior`` for grouped bars, and the error bars'
+    lengths ``plus = high - accuracy``, ``minus = accuracy - low`` (the 95 % interval; models
+    missing from eval.json left out)."""
+    table = accuracy_table(result, predictions)
+    columns = ["language", "model", "accuracy", "low", "high", "plus", "minus", "prior"]
     if table.empty:
-        return pd.DataFrame(columns=["language", "model", "accuracy", "prior"])
-    long = table.melt(
-        id_vars=["language", "prior"], value_vars=list(MODELS), var_name="model"
-    ).rename(columns={"value": "accuracy"})
-    return long.dropna(subset=["accuracy"]).reset_index(drop=True)[
-        ["language", "model", "accuracy", "prior"]
+        return pd.DataFrame(columns=columns)
+    parts = [
+        table[["language", "prior"]].assign(
+            model=m, accuracy=table[m], low=table[f"{m} low"], high=table[f"{m} high"]
+        )
+        for m in MODELS
     ]
+    long = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy"])
+    long["plus"], long["minus"] = long["high"] - long["accuracy"], long["accuracy"] - long["low"]
+    return long.reset_index(drop=True)[columns]
 
 
 #: Heatmap metrics: name -> (accuracy_table column, description).

@@ -95,3 +95,25 @@ def text_frame(
         if col in out:
             out[col] = [fn(v) for v in out[col]]
     return out.rename(columns=dict(rename or {}))
+
+
+def interval(low: Any, high: Any, cell: Callable[[Any], str] = decimal) -> str:
+    """A 95 % interval as ``[0.500, 0.938]`` (each end through ``cell``); missing -> DASH."""
+    if not (is_number(low) and is_number(high)):
+        return DASH
+    return f"[{cell(low)}, {cell(high)}]"
+
+
+def gain_interval(low: Any, high: Any) -> str:
+    """A KD gain's interval in points: ``[-3.1, +28.1] pts``; missing -> :data:`DASH`."""
+    if not (is_number(low) and is_number(high)):
+        return DASH
+    return f"[{100 * num(low):+.1f}, {100 * num(high):+.1f}] pts"
+
+
+def significance(significant: Any, p: Any) -> str:
+    """``yes (p=0.004)`` / ``no (p=0.31)`` for a paired bootstrap test; missing -> DASH."""
+    if significant is None or not is_number(p):
+        return DASH
+    p_text = "p<0.001" if num(p) < 0.001 else f"p={num(p):.3f}"
+    return f"{'yes' if significant else 'no'} ({p_text})"

@@ -30,6 +30,15 @@ KD_GAIN = "KD gain"
 KD_GAIN_HELP = (
     f"mean target-language accuracy of the {STUDENT} minus the {BASELINE}, in percentage points"
 )
+KD_GAIN_INTERVAL = "KD gain, 95 % interval"
+SIGNIFICANT_HELP = (
+    "whether the paired bootstrap 95 % interval of the KD gain (the same test items resampled "
+    "for both students) excludes 0, with its two-sided bootstrap p-value"
+)
+INTERVALS_NOTE = (
+    "Brackets and error bars: 95 % bootstrap intervals (4000 resamples of the test items; the "
+    "KD gain resamples the same items for both students). Small test sets give wide intervals."
+)
 TEACHER_KEPT = "% of teacher kept"
 TEACHER_KEPT_HELP = f"{STUDENT} accuracy / {TEACHER} accuracy on the source language, × 100"
 TRANSFER_RATIO = "transfer ratio"
@@ -69,6 +78,15 @@ class HeadlineMetric:
     label: str
     value: str
     help: str
+    #: a line under the value (the KD gain's 95 % interval), "" for none
+    detail: str = ""
+
+
+def _gain_help(value) -> str:
+    if value("kd_gain_low") is None:
+        return " (this run was evaluated before intervals: `xkd eval RUN` adds them)"
+    sig = fmt.significance(value("kd_gain_significant"), value("kd_gain_p"))
+    return f"; 95 % paired bootstrap interval below; significant: {sig}"
 
 
 def headline_metrics(headline: Any) -> list[HeadlineMetric]:
@@ -96,7 +114,12 @@ def headline_metrics(headline: Any) -> list[HeadlineMetric]:
             fmt.pct(value("baseline_target_accuracy")),
             "the same student architecture trained on source labels only, without the teacher",
         ),
-        HeadlineMetric(KD_GAIN, fmt.points(value("kd_gain")), KD_GAIN_HELP),
+        HeadlineMetric(
+            KD_GAIN,
+            fmt.points(value("kd_gain")),
+            KD_GAIN_HELP + _gain_help(value),
+            fmt.gain_interval(value("kd_gain_low"), value("kd_gain_high")),
+        ),
         HeadlineMetric(
             TEACHER_KEPT, fmt.pct(kept), TEACHER_KEPT_HELP + " (100 % = as good as the teacher)"
         ),

@@ -88,6 +88,9 @@ def runs_overview(runs: Sequence[Any]) -> pd.DataFrame:
                 L.STUDENT_TARGETS: getattr(head, "student_target_accuracy", None),
                 L.BASELINE_TARGETS: getattr(head, "baseline_target_accuracy", None),
                 L.KD_GAIN: getattr(head, "kd_gain", None),
+                L.KD_GAIN_INTERVAL: fmt.gain_interval(
+                    getattr(head, "kd_gain_low", None), getattr(head, "kd_gain_high", None)
+                ),
                 f"{L.TEACHER}, source language": getattr(head, "teacher_source_accuracy", None),
                 "dataset": run.data_path or "",
                 "languages": f"{run.source_language or '?'} → {targets}",

@@ -1,4 +1,4 @@
-"""The ``xkd`` command line: train, eval, runs, export, data check, app.
+"""The ``xkd`` command line: train, eval, runs, export, data check, layers, app, sweep.
 
 Exit codes: 0 success, 2 bad input (config, data, model, busy device), 1 unexpected failure
 (the traceback goes to a log file, not the terminal).
@@ -22,6 +22,7 @@ from xkd.cli.commands import (
     cmd_runs,
     cmd_train,
 )
+from xkd.cli.sweep import add_sweep_parser
 from xkd.errors import XKDError
 
 __all__ = ["build_config", "build_parser", "main"]
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs_opt(a)
     a.set_defaults(func=cmd_app)
+    add_sweep_parser(sub, runs_opt, EPILOG)
     return p
 
 

@@ -38,9 +38,20 @@ def print_summary(result: dict) -> None:
     if head is not None and head.kd_gain is not None:
         print(
             f"KD gain (mean target accuracy, KD student - no-KD baseline): "
-            f"{_pct(head.kd_gain, signed=True)} points",
+            f"{_pct(head.kd_gain, signed=True)} points{_gain_interval(head)}",
             file=sys.stderr,
         )
+
+
+def _gain_interval(head) -> str:
+    """`` (95 % interval +3.1 to +28.1, significant, p=0.004)``; "" before intervals."""
+    if head.kd_gain_low is None or head.kd_gain_high is None:
+        return ""
+    sig = "significant" if head.kd_gain_significant else "not significant"
+    return (
+        f" (95 % interval {_pct(head.kd_gain_low, signed=True)} to "
+        f"{_pct(head.kd_gain_high, signed=True)}, {sig}, p={head.kd_gain_p:.3f})"
+    )
 
 
 def _print_retrieval(result: dict) -> None:
@@ -113,3 +124,47 @@ def runs_text(runs, *, paths: bool = False) -> str:
         "baseline;\ngain: KD gain in points. `xkd runs --json` lists every field."
     )
     return "\n".join(lines)
+
+
+def print_sweep(folder) -> None:
+    """A sweep's members (headline KD gain with its interval) and, per target language, each
+    member's paired KD gain with its interval; members differing only in seed, averaged."""
+    from xkd.sweep.summary import language_rows, member_rows, seed_summary
+
+    manifest = folder.read_manifest()
+    print(f"sweep {folder.sweep_id}: {manifest.question}", file=sys.stderr)
+    members = member_rows(folder, manifest)
+    for _, m in members.iterrows():
+        gain = _pct(m["kd_gain"], signed=True) if m["kd_gain"] == m["kd_gain"] else "-"
+        ci = (
+            f" [{_pct(m['kd_gain_low'], signed=True)}, {_pct(m['kd_gain_high'], signed=True)}]"
+            if m["kd_gain_low"] is not None and m["kd_gain_low"] == m["kd_gain_low"]
+            else ""
+        )
+        print(f"  {m['member']:<28}{m['state']:<10}KD gain {gain}{ci}  {m['run']}", file=sys.stderr)
+    langs = language_rows(folder, manifest)
+    if not langs.empty:
+        print(
+            "per target language: KD gain [95 % paired bootstrap interval] *significant",
+            file=sys.stderr,
+        )
+        for _, r in langs[langs["role"] == "target"].iterrows():
+            mark = "*" if r["significant"] else ""
+            print(
+                f"  {r['member']:<28}{r['language']:<6}{_pct(r['kd_gain'], signed=True):>7} "
+                f"[{_pct(r['gain low'], signed=True)}, {_pct(r['gain high'], signed=True)}]{mark}",
+                file=sys.stderr,
+            )
+    seeds = seed_summary(langs, manifest.varied)
+    seeds = seeds[seeds["seeds"] >= 2] if not seeds.empty else seeds
+    if not seeds.empty:
+        print("across seeds: mean KD gain [95 % t interval]", file=sys.stderr)
+        keys = [k for k in manifest.varied if k != "train.seed"]
+        for _, r in seeds.iterrows():
+            what = ", ".join(f"{k}={r[k]}" for k in keys)
+            print(
+                f"  {r['language']:<6}{_pct(r['kd_gain mean'], signed=True):>7} "
+                f"[{_pct(r['kd_gain low'], signed=True)}, {_pct(r['kd_gain high'], signed=True)}]"
+                f" over {r['seeds']} seeds {what}",
+                file=sys.stderr,
+            )

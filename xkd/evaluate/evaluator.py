@@ -16,6 +16,7 @@ import pandas as pd
 
 from xkd.evaluate import metrics as M
 from xkd.evaluate.headline import Headline
+from xkd.evaluate.intervals import add_intervals, prediction_intervals
 
 
 @dataclass
@@ -116,6 +117,9 @@ def evaluate(
             entry["kl"] = M.mean_kl(t_logits[mask], outs["student"][0][mask])
         per_lang[lang] = entry
 
+    preds = _predictions(rows, t_logits, outs)
+    intervals = prediction_intervals(preds, labels=labels, source_language=source_language)
+    add_intervals(per_lang, intervals)
     pooled = {"teacher": t_pooled} | {n: o[1] for n, o in outs.items()}
     retrieval, pair_cos = _alignment(rows, source_language, languages[1:], pooled)
     summary = {
@@ -132,7 +136,9 @@ def evaluate(
         ),
         "agreement": {k: v["agreement"] for k, v in per_lang.items() if "agreement" in v},
         "kl": {k: v["kl"] for k, v in per_lang.items() if "kl" in v},
-        "headline": Headline.compute(per_lang, source_language).to_dict(),
+        "headline": Headline.compute(
+            per_lang, source_language, gain=intervals["kd_gain"]
+        ).to_dict(),
         "sizes": sizes or {},
     }
     if measure_speed:
@@ -146,13 +152,17 @@ def evaluate(
 
     emb_frames = [_embedding_frame(rows, "teacher", t_pooled)]
     emb_frames += [_embedding_frame(rows, name, o[1]) for name, o in outs.items()]
+    return EvalResult(summary, pd.concat(emb_frames, ignore_index=True), preds)
+
+
+def _predictions(rows: pd.DataFrame, t_logits, outs: dict) -> pd.DataFrame:
     preds = rows[["text", "label", "language", "split", "pair_id"]].copy()
     if t_logits is not None:
         preds["teacher_logits"] = list(t_logits.astype(np.float32))
     for name, (lg, _) in outs.items():
         if lg is not None:
             preds[f"{name}_logits"] = list(lg.astype(np.float32))
-    return EvalResult(summary, pd.concat(emb_frames, ignore_index=True), preds)
+    return preds
 
 
 def _embedding_frame(rows: pd.DataFrame, model: str, vectors: np.ndarray) -> pd.DataFrame:

@@ -28,6 +28,17 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def _gain_fields(gain: dict | None) -> dict:
+    if not gain:
+        return {}
+    return {
+        "kd_gain_low": gain["low"],
+        "kd_gain_high": gain["high"],
+        "kd_gain_p": gain["p"],
+        "kd_gain_significant": gain["significant"],
+    }
+
+
 @dataclass(frozen=True)
 class Headline:
     """The few numbers a run is judged by (accuracies are fractions in [0, 1]).
@@ -39,7 +50,10 @@ class Headline:
     - ``teacher_source_accuracy``, ``student_source_accuracy`` and ``source_kept`` (their ratio):
       how much of the teacher's source-language accuracy the student keeps;
     - ``targets_above_prior`` of ``n_targets``: target languages where the student beats the
-      majority-class share.
+      majority-class share;
+    - ``kd_gain_low``, ``kd_gain_high``, ``kd_gain_p``, ``kd_gain_significant``: the KD gain's
+      95 % paired bootstrap interval, p-value and whether the interval excludes 0
+      (:func:`xkd.evaluate.intervals.mean_gain`; None in runs evaluated before intervals).
     """
 
     student_target_accuracy: float | None = None
@@ -51,10 +65,17 @@ class Headline:
     source_kept: float | None = None
     targets_above_prior: int | None = None
     n_targets: int | None = None
+    kd_gain_low: float | None = None
+    kd_gain_high: float | None = None
+    kd_gain_p: float | None = None
+    kd_gain_significant: bool | None = None
 
     @classmethod
-    def compute(cls, languages: dict, source_language: str | None) -> Headline:
-        """From ``eval.json``'s ``languages`` block (``{lang: {model: {accuracy}}, prior}``)."""
+    def compute(
+        cls, languages: dict, source_language: str | None, *, gain: dict | None = None
+    ) -> Headline:
+        """From ``eval.json``'s ``languages`` block (``{lang: {model: {accuracy}}, prior}``)
+        and the mean KD gain's interval ``gain`` (a :class:`~xkd.evaluate.intervals.Gain` dict)."""
         targets = [lang for lang in languages if lang != source_language]
         student = _mean([_accuracy(languages[t], "student") for t in targets])
         baseline = _mean([_accuracy(languages[t], "baseline") for t in targets])
@@ -76,6 +97,7 @@ class Headline:
             source_kept=s_src / t_src if t_src and s_src is not None else None,
             targets_above_prior=int(sum(beats)) if beats else None,
             n_targets=len(beats) if beats else None,
+            **_gain_fields(gain if student is not None and baseline is not None else None),
         )
 
     def to_dict(self) -> dict[str, Any]:

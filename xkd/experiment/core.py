@@ -54,8 +54,10 @@ from xkd.experiment.progress import (
     out_of_memory_message,
     set_seed,
 )
+from xkd.experiment.shared import SharedStore
 from xkd.experiment.state import ExperimentState, RunResult, as_config, model_card
-from xkd.experiment.training import train_phase
+from xkd.experiment.trackers import check_installed, close_trackers, tracker_callbacks
+from xkd.experiment.training import reuse_baseline, train_phase
 from xkd.runs.folder import RunFolder
 from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
@@ -74,6 +76,8 @@ class Experiment:
     ``run_dir``: the run folder (default: a new one in ``runs_dir``). ``runs_dir``: where the
     device lock lives (default: the run folder's parent). ``wait``: queue behind a run that
     holds the device instead of refusing. ``resume``: continue from the folder's checkpoints.
+    ``shared``: a sweep's :class:`~xkd.experiment.shared.SharedStore` (the teacher cache, the
+    teacher head and the no-KD baseline are taken from it when their fingerprints match).
 
     Under ``torchrun`` or ``accelerate launch`` with several processes, the main process owns
     the run folder (it creates it, takes the device, writes status, metrics, checkpoints,
@@ -90,10 +94,12 @@ class Experiment:
         callbacks: list[Callback] | None = None,
         resume: bool = False,
         wait: bool = False,
+        shared: SharedStore | None = None,
     ) -> None:
         from xkd.runs import create_run_folder, default_runs_dir
 
         self.cfg = as_config(config)
+        check_installed(self.cfg.train.report_to)  # every process, before any folder or work
         self.procs = start_processes(self.cfg.train.device)
         if run_dir is None and self.procs.is_main:
             _, run_dir = create_run_folder(runs_dir or default_runs_dir(), self.cfg.name or None)
@@ -101,7 +107,11 @@ class Experiment:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else self.folder.path.parent
         self.resume = resume
         self.wait = wait
-        mine = [RunWriter(self.folder), *(callbacks or [])] if self.procs.is_main else []
+        self.shared = shared if not self.procs.distributed else None
+        mine: list[Callback] = []
+        if self.procs.is_main:  # the run writer first: metrics.jsonl before any mirror of it
+            trackers = tracker_callbacks(self.cfg, self.folder)
+            mine = [RunWriter(self.folder), *trackers, *(callbacks or [])]
         self.callbacks = CallbackList(mine)
         self.state = ExperimentState()
 
@@ -122,6 +132,7 @@ class Experiment:
         try:
             return self._run_steps()
         finally:
+            close_trackers(self.callbacks)  # finished, failed or stopped: complete event files
             lock.release()
 
     def _acquire_device(self):
@@ -282,6 +293,10 @@ class Experiment:
         s.cache, texts = teacher_steps.new_cache(self.cfg, s, folder=self.folder if main else None)
         if self.resume and main:
             s.teacher_info["cache_reused"] = s.cache.load(self.folder.teacher_cache_path, texts)
+        if self.shared is not None:
+            s.shared_keys["cache"] = self.shared.cache_key(self.cfg, s)
+            found = self.shared.load_cache(s.shared_keys["cache"], s.cache, texts)
+            s.teacher_info["cache_shared"] = found
         loaded = list(s.cache.index)
         self.callbacks.on_phase("teacher", max(1, len(s.cache.missing(texts))))
 
@@ -293,18 +308,13 @@ class Experiment:
         )
         if main:
             s.cache.save(self.folder.teacher_cache_path)
+        if self.shared is not None and s.teacher_info["teacher_texts_encoded"]:
+            self.shared.offer_cache(s.shared_keys["cache"], self.folder.cache_dir)
 
     def fit_teacher_head(self) -> None:
         cfg, s = self.cfg, self.state
         if not s.teacher.has_head and s.dataset.labels:
-            s.teacher_info |= teacher_steps.fit_teacher_head(
-                s.teacher,
-                s.cache,
-                s.source,
-                labels=s.dataset.labels,
-                cfg=cfg,
-                dev=s.dev.get(cfg.data.source_language),
-            )
+            s.teacher_info |= teacher_steps.fitted_head(cfg, s, shared=self.shared)
             teacher_steps.share_head(s.teacher, self.procs)
             s.cache.refresh_logits()
         if s.student_spec.from_teacher:
@@ -319,10 +329,19 @@ class Experiment:
         s = self.state
         if s.baseline_init is None:
             return
+        key = self.shared.baseline_key(self.cfg, s) if self.shared is not None else None
+        source = self.shared.find_baseline(key) if key is not None and not self.resume else None
+        if source is not None:
+            s.baseline = reuse_baseline(self, source)
+            s.teacher_info["baseline_shared_from"] = source.name
+            self.note(f"the no-KD baseline is {source.name}'s (same initial student, data, seed)")
+            return
         train_phase(self, "baseline", s.baseline_init, Recipe.hard_labels(), s.source, cache=None)
         s.baseline = s.baseline_init
         if self.procs.is_main:
             s.baseline.save_pretrained(self.folder.baseline_dir, card=self._card("no-KD baseline"))
+        if key is not None:
+            self.shared.offer_baseline(key, self.folder.path)
 
     def train_student(self) -> None:
         s = self.state

@@ -36,6 +36,7 @@ class ExperimentState:
     teacher_info: dict = field(default_factory=dict)
     student_info: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    shared_keys: dict[str, str] = field(default_factory=dict)  # fingerprints in a sweep's store
     notes: list[str] = field(default_factory=list)  # settings adapted to the models (run.log)
 
 

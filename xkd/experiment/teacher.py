@@ -19,6 +19,7 @@ __all__ = [
     "fill_cache",
     "fine_tune_teacher",
     "fit_teacher_head",
+    "fitted_head",
     "new_cache",
     "share_head",
 ]
@@ -137,6 +138,24 @@ def fit_teacher_head(
     head.load_state_dict(best[1])
     cache.refresh_logits()
     return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
+
+
+def fitted_head(cfg: RunConfig, s, *, shared=None) -> dict:
+    """The teacher's head fitted on its cache (:func:`fit_teacher_head`), or the head of a
+    sweep's ``shared`` store with the same fingerprint; returns the ``teacher_info`` facts."""
+    key = shared.head_key(cfg, s, s.shared_keys["cache"]) if shared is not None else None
+    found = shared.load_head(key) if key is not None else None
+    if found is not None:
+        state, info = found
+        s.teacher.set_labels(s.dataset.labels, seed=cfg.train.seed)
+        s.teacher.head.load_state_dict(state)
+        return info | {"head_shared": True}
+    dev = s.dev.get(cfg.data.source_language)
+    labels = s.dataset.labels
+    info = fit_teacher_head(s.teacher, s.cache, s.source, labels=labels, cfg=cfg, dev=dev)
+    if key is not None:
+        shared.offer_head(key, s.teacher.head, info)
+    return info
 
 
 def new_cache(cfg: RunConfig, s, *, folder=None) -> tuple:

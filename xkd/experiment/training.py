@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from xkd.experiment.progress import RunStopped
 
-__all__ = ["train_phase"]
+__all__ = ["reuse_baseline", "train_phase"]
 
 
 def train_phase(exp, phase: str, model, recipe, examples, *, cache) -> None:
@@ -40,3 +40,25 @@ def train_phase(exp, phase: str, model, recipe, examples, *, cache) -> None:
     )
     if state.stopped:
         raise RunStopped(phase)
+
+
+def reuse_baseline(exp, source):
+    """The no-KD baseline of the run folder ``source`` (same fingerprint: a sweep's
+    :class:`~xkd.experiment.shared.SharedStore`) instead of training it: its model, training
+    records and alignment maps are copied into ``exp``'s run folder. Returns the model."""
+    import shutil
+
+    from xkd.experiment.probes import start_alignment
+    from xkd.models import load_model
+    from xkd.runs.folder import RunFolder
+
+    src = RunFolder(source)
+    shutil.copytree(src.baseline_dir, exp.folder.baseline_dir, dirs_exist_ok=True)
+    for record in start_alignment(exp.cfg, exp.state, folder=exp.folder, resume=exp.resume):
+        exp.callbacks.on_log("student", record)
+    for record in src.read_metrics():
+        if record.get("phase") == "baseline":
+            exp.callbacks.on_log("baseline", record)
+    if exp.state.maps is not None:
+        exp.state.maps.copy_phase(src, "baseline")
+    return load_model(str(exp.folder.baseline_dir))

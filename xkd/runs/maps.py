@@ -116,6 +116,16 @@ class AlignmentMaps:
         )
         _write_parquet(pd.concat(self._coords, ignore_index=True), self.dir / "coords.parquet")
 
+    def copy_phase(self, source: RunFolder, phase: str) -> None:
+        """Add the maps of ``phase`` stored in another run folder with the same held-out pairs
+        (a reused no-KD baseline), through this run's projection."""
+        from safetensors.numpy import load_file
+
+        for path in sorted((source.alignment_dir / "embeddings").glob(f"{phase}-*.safetensors")):
+            _, model, step = path.stem.rsplit("-", 2)
+            emb = load_file(str(path))["embeddings"].astype(np.float64)
+            self.add(phase=phase, step=int(step), model=model, embeddings=emb)
+
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
     """Write through a temporary file and rename, so a reader never sees half a table."""

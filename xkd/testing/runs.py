@@ -177,6 +177,7 @@ def write_sample_run(
 
 def _eval_from(preds, emb) -> dict:
     from xkd.evaluate import metrics as M
+    from xkd.evaluate.intervals import add_intervals, prediction_intervals
 
     index = {lab: i for i, lab in enumerate(LABELS)}
     per_lang = {}
@@ -197,6 +198,8 @@ def _eval_from(preds, emb) -> dict:
         entry["agreement"] = M.agreement(t, s)
         entry["kl"] = M.mean_kl(t, s)
         per_lang[lang] = entry
+    intervals = prediction_intervals(preds, labels=LABELS, source_language="en")
+    add_intervals(per_lang, intervals)
     retrieval, pair_cos = {}, {}
     for lang in LANGUAGES[1:]:
         retrieval[lang] = {"n_pairs": 12}
@@ -217,7 +220,7 @@ def _eval_from(preds, emb) -> dict:
         "languages": per_lang,
         "retrieval": retrieval,
         "pair_cosine": pair_cos,
-        "headline": Headline.compute(per_lang, "en").to_dict(),
+        "headline": Headline.compute(per_lang, "en", gain=intervals["kd_gain"]).to_dict(),
         "sizes": {"teacher": {"parameters": 22_700_000}, "student": {"parameters": 17_400_000}},
         "throughput": {"teacher": 120.0, "student": 240.0, "student_vs_teacher": 2.0},
         "timings": {"total": 42.0},

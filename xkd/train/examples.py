@@ -79,7 +79,9 @@ def source_examples(frame: pd.DataFrame, cfg: DataConfig, labels: list[str]) -> 
 
 
 def parallel_examples(frame: pd.DataFrame, cfg: DataConfig, targets: list[str]) -> Examples:
-    """(translation -> source) rows for every target language, joined on ``pair_id``."""
+    """(translation -> source) rows for every target language, joined on ``pair_id``; at most
+    ``data.max_pairs_per_language`` pairs per language (the lowest hashes: a smaller budget's
+    pairs are among a larger one's)."""
     train = frame[(frame["split"] == "train") & frame["pair_id"].notna()]
     src = train[train["language"] == cfg.source_language].drop_duplicates("pair_id")
     src = src.set_index("pair_id")["text"]
@@ -87,6 +89,7 @@ def parallel_examples(frame: pd.DataFrame, cfg: DataConfig, targets: list[str]) 
     for lang in targets:
         tgt = _cap(train[train["language"] == lang], cfg.max_train_per_language)
         tgt = tgt[tgt["pair_id"].isin(src.index)]  # a kept group without a source: no pair
+        tgt = _cap(tgt, cfg.max_pairs_per_language)  # nested: a smaller budget is a subset
         out.extend(
             Examples(
                 tgt["text"].tolist(),
