@@ -27,6 +27,7 @@ PAGES = {
     "Train": [
         st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/list:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
     ],
     "Inspect a run": [
         st.Page("pages/accuracy.py", title="Accuracy", icon=":material/leaderboard:"),

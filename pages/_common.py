@@ -23,6 +23,7 @@ PAGE_FILES = {
     "distributions": "pages/distributions.py",
     "accuracy": "pages/accuracy.py",
     "runs": "pages/runs.py",
+    "sweeps": "pages/sweeps.py",
     "loss_lab": "pages/loss_lab.py",
 }
 

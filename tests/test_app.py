@@ -31,6 +31,7 @@ PAGES = {
     "home": "pages/home.py",
     "lab": "pages/lab.py",
     "runs": "pages/runs.py",
+    "sweeps": "pages/sweeps.py",
     "accuracy": "pages/accuracy.py",
     "alignment": "pages/alignment.py",
     "distributions": "pages/distributions.py",
@@ -512,3 +513,70 @@ def test_the_app_fits_the_first_maps_that_older_runs_lack(runs_dir, real_run):
 
     (dest / "cache" / "map-default.json").unlink()
     assert warm.warm(runs_dir, fit=broken)["failed"] == [dest.name]  # logged, not raised
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+@pytest.fixture(scope="session")
+def real_sweep(tmp_path_factory, tiny_teacher_dir, tiny_csv) -> Path:
+    """A finished two-member sweep ("KD vs no-KD vs no parallel") of tiny runs."""
+    from tests.test_experiment import _config
+    from xkd.sweep import ablation, run_sweep
+
+    runs = tmp_path_factory.mktemp("sweep-runs")
+    base = _config(tiny_teacher_dir, tiny_csv, **{"train.mixed_precision": "no"})
+    result = run_sweep(ablation("kd", base), runs_dir=runs)
+    assert result.state == "finished"
+    return runs
+
+
+def test_the_sweep_view_shows_members_gains_and_the_best(runs_dir, real_sweep):
+    from xkd.sweep import find_sweep, list_sweeps
+
+    for entry in real_sweep.iterdir():
+        shutil.copytree(entry, runs_dir / entry.name)
+    at = goto(new_app(), "sweeps")
+    frames = [d.value for d in at.dataframe]
+    members = next(f for f in frames if "member" in f.columns and "state" in f.columns)
+    assert list(members["member"]) == ["kd", "kd-no-parallel"]
+    assert all(v.startswith("[") for v in members[labels.KD_GAIN_INTERVAL])
+    assert len(at.get("plotly_chart")) >= 2  # parallel coordinates and the gains
+    assert "Best member" in texts(at.success)
+    best = next(
+        m.run_id
+        for m in find_sweep(runs_dir, next(iter(list_sweeps(runs_dir))).sweep_id)
+        .read_manifest()
+        .members
+        if f"**{m.name}**" in texts(at.success)
+    )
+    at.button(key="sweep_clone").click().run()  # the Lab opens with the best member's config
+    no_exception(at)
+    assert "Cloned" in texts(at.info)
+    assert at.selectbox(key="lab_teacher").value == str(
+        load_run(real_sweep / best).config["teacher"]
+    )
+
+
+def test_an_ablation_starts_from_the_current_run(runs_dir, real_run, monkeypatch):
+    from xkd.sweep import start_sweep
+
+    add_real_run(runs_dir, real_run)
+    launched = []
+
+    def fake_launch(spec, base):  # the sweep folder, without the background process
+        folder = start_sweep(spec, runs_dir=base)
+        launched.append(folder)
+        return folder, 0
+
+    monkeypatch.setattr("xkd.sweep.launch.launch_sweep", fake_launch)
+    at = goto(new_app(), "sweeps")
+    at.radio(key="sweep_ablation").set_value("seeds").run()
+    assert "seeds" in texts(at.caption)
+    at.button(key="sweep_start").click().run()
+    no_exception(at)
+    (folder,) = launched
+    manifest = folder.read_manifest()
+    assert [m.name for m in manifest.members] == ["seed=0", "seed=1", "seed=2"]
+    assert at.session_state["sweep_id"] == folder.sweep_id
+    assert "0 of 3 runs done" in "\n".join(str(p.text) for p in at.get("progress"))

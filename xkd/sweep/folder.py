@@ -64,6 +64,7 @@ class Manifest:
     state: str = "pending"
     current: str | None = None
     pid: int | None = None
+    pid_create_time: float | None = None
     started: str = ""
     updated: str = ""
     format: int = MANIFEST_FORMAT
@@ -92,6 +93,21 @@ class Manifest:
             if m.name == name:
                 return m
         raise KeyError(name)
+
+    @property
+    def active(self) -> bool:
+        """Running in a live process (a killed sweep's manifest still says running)."""
+        from xkd.runs.procs import pid_alive
+
+        return (
+            self.state == "running"
+            and self.pid is not None
+            and pid_alive(self.pid, self.pid_create_time)
+        )
+
+    def shown_state(self) -> str:
+        """``state``, except ``interrupted`` for a sweep whose process died while running."""
+        return "interrupted" if self.state == "running" and not self.active else self.state
 
     def counts(self) -> dict[str, int]:
         return {s: sum(m.state == s for m in self.members) for s in MEMBER_STATES}

@@ -21,6 +21,7 @@ from xkd.experiment import Experiment
 from xkd.experiment.shared import SharedStore
 from xkd.runs.folder import RunFolder, utc_now
 from xkd.runs.ids import create_run_folder
+from xkd.runs.procs import process_create_time
 from xkd.sweep.folder import Manifest, MemberRecord, SweepFolder, create_sweep_folder
 from xkd.sweep.spec import Member, SweepSpec, load_sweep
 from xkd.train.callbacks import Callback
@@ -84,11 +85,16 @@ def resume_sweep(
         raise XKDError(f"{folder.manifest_path} is missing or unreadable: not a sweep folder")
     store = SharedStore(folder.shared_dir)
     manifest.state, manifest.pid = "running", os.getpid()
+    manifest.pid_create_time = process_create_time(os.getpid())
     folder.write_manifest(manifest)
     for record in manifest.members:
         if _finished(folder, record):
             record.state = "finished"
             continue
+        if any(cb.should_stop() for cb in callbacks or []):  # stopped between two members
+            manifest.state, manifest.current, manifest.pid = "stopped", None, None
+            folder.write_manifest(manifest)
+            return SweepResult(folder, "stopped", manifest)
         manifest.current = record.name
         record.state, record.error = "running", ""
         folder.write_manifest(manifest)

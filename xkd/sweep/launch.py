@@ -1,0 +1,65 @@
+"""Starting a sweep in the background (the app's one-click ablations) and stopping it.
+
+``launch_sweep`` writes the sweep folder first (every member validated, so a bad ablation is
+refused on screen before any process starts), then runs ``xkd sweep --resume <folder>`` in a
+detached process whose output goes to ``sweep.log``. Each member then takes the device
+through the queue, like any run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from xkd.errors import ConfigError
+from xkd.runs.folder import ACTIVE_STATES, RunFolder, utc_now
+from xkd.runs.launch import child_env
+from xkd.runs.process import stop_run
+from xkd.sweep.folder import SweepFolder
+from xkd.sweep.runner import start_sweep
+from xkd.sweep.spec import SweepSpec
+
+__all__ = ["launch_sweep", "stop_sweep"]
+
+
+def launch_sweep(spec: SweepSpec, runs_dir: str | os.PathLike) -> tuple[SweepFolder, int]:
+    """Write ``spec``'s sweep folder in ``runs_dir`` and start it; returns (folder, pid)."""
+    base = Path(runs_dir).resolve()
+    folder = start_sweep(spec, runs_dir=base)
+    argv = [sys.executable, "-m", "xkd.cli", "sweep", "--resume", str(folder.path)]
+    argv += ["--runs-dir", str(base), "--quiet"]
+    env = child_env() | {"XKD_RUNS_DIR": str(base), "PYTHONUNBUFFERED": "1"}
+    with open(folder.log_path, "ab") as log:
+        log.write(f"[{utc_now()}] launch: {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+            )
+        except OSError as exc:
+            raise ConfigError(f"could not start the sweep process {argv[0]!r}: {exc}") from exc
+    return folder, proc.pid
+
+
+def stop_sweep(folder: SweepFolder, timeout: float = 10) -> str:
+    """Stop a running sweep: its current member stops with a checkpoint (the sweep process
+    then ends ``stopped``; ``xkd sweep --resume`` continues it). Returns the member's state."""
+    manifest = folder.read_manifest()
+    if manifest is None or not manifest.active:
+        return manifest.shown_state() if manifest else "missing"
+    current = next((m for m in manifest.members if m.name == manifest.current), None)
+    if current is not None and current.run_id:
+        run_dir = folder.runs_dir / current.run_id
+        if RunFolder(run_dir).read_status().get("state") in ACTIVE_STATES:
+            return str(stop_run(run_dir, timeout=timeout).get("state"))
+    os.kill(manifest.pid, signal.SIGTERM)  # between members: the next one sees the stop
+    return "stopped"
