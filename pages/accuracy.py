@@ -11,7 +11,9 @@ from pages import _components as K
 from xkd.app import accuracy as A
 from xkd.app import attribution as G
 from xkd.app import form as F
+from xkd.app import heatmap as H
 from xkd.app import labels as L
+from xkd.report import run_report_html
 from xkd.runs import Run
 
 
@@ -114,22 +116,34 @@ def this_run(run: Run) -> None:
     K.headline_row(run, speed=True)
     accuracy_bars(run, table)
     per_language_table(run, table)
+    st.download_button(
+        "Download report (HTML)",
+        lambda: run_report_html(run),  # built on click only (the file inlines plotly.js)
+        file_name=f"{run.run_id}-report.html",
+        mime="text/html",
+        key="acc_report",
+        on_click="ignore",
+        icon=":material/description:",
+        help="one self-contained file to share: headline, per-language accuracy with 95 % "
+        "intervals, alignment map, loss curves, config, environment and the command that "
+        "reproduces the run (the same file as `xkd report RUN`)",
+    )
 
 
 def across_runs() -> None:
     st.divider()
     st.subheader("Across runs")
     finished = [r for r in C.runs() if r.state == "finished"]
-    metric = st.selectbox("Metric", list(A.HEATMAP_METRICS), key="acc_heat_metric")
+    metric = st.selectbox("Metric", list(H.HEATMAP_METRICS), key="acc_heat_metric")
     results = {r.run_id: r.eval for r in finished}
-    needs_predictions = A.HEATMAP_METRICS[metric][0] == "transfer ratio"
+    needs_predictions = H.HEATMAP_METRICS[metric][0] == "transfer ratio"
     predictions = {r.run_id: C.predictions(r) for r in finished} if needs_predictions else None
-    heat = A.heatmap_frame(results, metric, predictions)
+    heat = H.heatmap_frame(results, metric, predictions)
     if heat.empty:
         st.caption("The heatmap compares finished runs; none has results for this metric yet.")
         return
-    st.caption(A.HEATMAP_METRICS[metric][1])
-    is_acc = A.heatmap_is_accuracy(metric)
+    st.caption(H.HEATMAP_METRICS[metric][1])
+    is_acc = H.heatmap_is_accuracy(metric)
     fig = px.imshow(
         heat,
         text_auto=".2f" if is_acc else ".0f",
@@ -146,7 +160,7 @@ def across_runs() -> None:
     )
     st.plotly_chart(fig, key="acc_heatmap")
     st.dataframe(
-        A.heatmap_display(heat, metric),
+        H.heatmap_display(heat, metric, H.heatmap_ends(results, metric, predictions)),
         hide_index=True,
         width="stretch",
         key="acc_heat_table",

@@ -39,6 +39,7 @@ PAGES = {
     "": "home",
     "lab": "lab",
     "runs": "runs",
+    "sweeps": "sweeps",
     "accuracy": "accuracy",
     "alignment": "alignment",
     "distributions": "distributions",
@@ -256,3 +257,38 @@ def test_launch_from_the_lab_and_visit_every_page(server, page, tiny_teacher_dir
     # drawn again
     (SHOTS.parent / "page-timings.json").write_text(json.dumps(timings, indent=2))
     print(f"page draw seconds (first visit, then alignment again): {timings}", file=sys.stderr)
+
+
+def test_a_one_click_ablation_runs_live_and_ends_in_the_sweep_view(
+    server, page, tiny_teacher_dir, tiny_csv
+):
+    from tests.conftest import tiny_overrides
+    from xkd.cli import main
+
+    url, runs = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sets = []
+    for s in tiny_overrides(tiny_teacher_dir, tiny_csv, **{"train.mixed_precision": "no"}):
+        sets += ["--set", s]
+    assert main(["train", "--runs-dir", str(runs), "--quiet", *sets]) == 0
+    page.goto(f"{url}/sweeps")
+    settle(page)
+    no_exception_box(page, "sweeps (a finished run)")
+    page.get_by_text("KD vs no-KD vs KD without parallel data", exact=False).first.click()
+    settle(page)
+    assert page.get_by_text("Does the parallel data do the transferring?").first.is_visible()
+    page.get_by_role("button", name="Start the ablation").click()
+    # live progress of the whole sweep, then the sweep view by itself
+    page.get_by_text(re.compile(r"running: [01] of 2 runs done")).first.wait_for(timeout=60_000)
+    shoot(page, "sweeps-live")
+    page.get_by_text("finished: 2 of 2 runs done").first.wait_for(timeout=300_000)
+    page.get_by_text("Best member").first.wait_for(timeout=60_000)
+    settle(page)
+    no_exception_box(page, "sweeps (finished)")
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the members
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # coordinates, gains
+    (sweep,) = (runs / "sweeps").iterdir()
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    assert manifest["state"] == "finished"
+    assert [m["state"] for m in manifest["members"]] == ["finished", "finished"]
+    shoot(page, "sweeps")

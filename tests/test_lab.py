@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import shlex
 import subprocess
@@ -13,7 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xkd.app import accuracy, alignment, distributions, files, labels, losslab, rundata, runs_view
+from xkd.app import (
+    accuracy,
+    alignment,
+    distributions,
+    files,
+    heatmap,
+    labels,
+    losslab,
+    rundata,
+    runs_view,
+)
 from xkd.app import commands as CMD
 from xkd.app import estimate as E
 from xkd.app import tokenizer_report as T
@@ -263,21 +274,21 @@ def test_heatmap_frame(sample_run, tmp_path):
     other = load_run(samples.write_sample_run(tmp_path / "runs", seed=3))
     results = {sample_run.run_id: sample_run.eval, other.run_id: other.eval, "broken": None}
     student = f"{labels.STUDENT} accuracy"
-    heat = accuracy.heatmap_frame(results, student)
+    heat = heatmap.heatmap_frame(results, student)
     assert heat.shape == (2, 3)
     assert list(heat.columns) == ["de", "en", "it"]
     preds = {r.run_id: rundata.read_predictions(r.path) for r in (sample_run, other)}
-    ratio = accuracy.heatmap_frame(results, f"{labels.TRANSFER_RATIO} (%)", preds)
+    ratio = heatmap.heatmap_frame(results, f"{labels.TRANSFER_RATIO} (%)", preds)
     assert list(ratio.columns) == ["de", "it"]  # targets only
     assert (ratio.to_numpy() > 1).all()  # a percentage
-    assert "None" not in accuracy.heatmap_display(ratio, f"{labels.TRANSFER_RATIO} (%)").to_string()
-    gain = accuracy.heatmap_display(
-        accuracy.heatmap_frame(results, "KD gain (points)"), "KD gain (points)"
+    assert "None" not in heatmap.heatmap_display(ratio, f"{labels.TRANSFER_RATIO} (%)").to_string()
+    gain = heatmap.heatmap_display(
+        heatmap.heatmap_frame(results, "KD gain (points)"), "KD gain (points)"
     )
     assert gain.iloc[0, 1].endswith(" pts")
     with pytest.raises(ValueError):
-        accuracy.heatmap_frame(results, "nope")
-    assert accuracy.heatmap_frame({}, student).empty
+        heatmap.heatmap_frame(results, "nope")
+    assert heatmap.heatmap_frame({}, student).empty
 
 
 def test_prediction_table_filters_and_kl(sample_run):
@@ -398,10 +409,13 @@ def test_runs_overview_shows_the_evaluators_headline_once(sample_run, tmp_path, 
     assert row[labels.STUDENT_TARGETS] == pytest.approx(head.student_target_accuracy)
     assert "parallel_mse" in row["recipe"]
     # one column per headline number, one label per concept
-    assert [c for c in table.columns if "gain" in c.lower()] == [labels.KD_GAIN]
+    gains = [c for c in table.columns if "gain" in c.lower()]
+    assert gains == [labels.KD_GAIN, labels.KD_GAIN_INTERVAL]  # the gain, then its interval
     assert [c for c in table.columns if "baseline" in c.lower()] == [labels.BASELINE_TARGETS]
     shown = runs_view.overview_display(table).set_index("run")
     assert shown.loc[sample_run.run_id, labels.KD_GAIN] == f"{100 * head.kd_gain:+.1f} pts"
+    low, high = 100 * head.kd_gain_low, 100 * head.kd_gain_high
+    assert shown.loc[sample_run.run_id, labels.KD_GAIN_INTERVAL] == f"[{low:+.1f}, {high:+.1f}] pts"
     going = shown.drop(sample_run.run_id).iloc[0]
     assert going[labels.KD_GAIN] == "–" and going[labels.STUDENT_TARGETS] == "–"
     assert "None" not in shown.to_string()
@@ -599,3 +613,35 @@ def test_model_zip(sample_run):
     assert f"{sample_run.run_id}-student/config.json" in names
     with pytest.raises(ConfigError, match="baseline"):
         files.model_zip(sample_run.path, "baseline")
+
+
+def test_every_accuracy_and_gain_on_the_accuracy_page_has_its_interval(sample_run):
+    import re
+
+    preds = rundata.read_predictions(sample_run.path)
+    table = accuracy.accuracy_table(sample_run.eval, preds)
+    for m in ("teacher", "student", "baseline"):
+        assert (table[f"{m} low"] <= table[m]).all() and (table[m] <= table[f"{m} high"]).all()
+    shown = accuracy.accuracy_display(table)
+    cell = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
+    assert all(cell.match(v) for v in shown[labels.STUDENT]), shown[labels.STUDENT]
+    gain = re.compile(r"^[+-]\d+\.\d pts \[[+-]\d+\.\d, [+-]\d+\.\d\]$")
+    assert all(gain.match(v) for v in shown[labels.KD_GAIN]), shown[labels.KD_GAIN]
+    assert all(v.startswith(("yes", "no")) for v in shown[accuracy.SIGNIFICANT])
+    # a run evaluated before eval.json held intervals: computed from its predictions
+    old = json.loads(json.dumps(sample_run.eval))
+    for entry in old["languages"].values():
+        entry.pop("kd_gain")
+        for m in ("teacher", "student", "baseline"):
+            entry[m].pop("accuracy_ci")
+    again = accuracy.accuracy_table(old, preds)
+    assert again["KD gain low"].tolist() == table["KD gain low"].tolist()
+    long = accuracy.accuracy_long(sample_run.eval, preds)
+    assert (long["plus"] >= 0).all() and (long["minus"] >= 0).all()
+    # the heatmap's table too
+    results = {sample_run.run_id: sample_run.eval}
+    heat = heatmap.heatmap_frame(results, "KD gain (points)")
+    text = heatmap.heatmap_display(
+        heat, "KD gain (points)", heatmap.heatmap_ends(results, "KD gain (points)")
+    )
+    assert all(gain.match(v) for v in text.iloc[0, 1:]), text

@@ -16,7 +16,7 @@ Two ratios compare the KD student with the teacher:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -325,66 +325,3 @@ def accuracy_long(result: dict | None, predictions: pd.DataFrame | None = None) 
     long = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy"])
     long["plus"], long["minus"] = long["high"] - long["accuracy"], long["accuracy"] - long["low"]
     return long.reset_index(drop=True)[columns]
-
-
-#: Heatmap metrics: name -> (accuracy_table column, description).
-HEATMAP_METRICS = {
-    f"{L.STUDENT} accuracy": ("student", f"{L.STUDENT} accuracy on the test split"),
-    f"{L.BASELINE} accuracy": ("baseline", f"{L.BASELINE} accuracy on the test split"),
-    f"{L.TEACHER} accuracy": ("teacher", f"{L.TEACHER} accuracy on the test split"),
-    f"{L.KD_GAIN} (points)": (
-        "KD gain (points)",
-        f"({L.STUDENT} − {L.BASELINE} accuracy) × 100",
-    ),
-    f"{L.TRANSFER_RATIO} (%)": (
-        "transfer ratio",
-        f"target languages only: {L.transfer_ratio_help(None)}",
-    ),
-}
-
-
-def heatmap_is_accuracy(metric: str) -> bool:
-    """Whether a heatmap metric is an accuracy in [0, 1] (the others are points or %)."""
-    return metric.endswith("accuracy")
-
-
-def heatmap_frame(
-    results: Mapping[str, dict | None],
-    metric: str = f"{L.STUDENT} accuracy",
-    predictions: Mapping[str, pd.DataFrame | None] | None = None,
-) -> pd.DataFrame:
-    """Runs × languages matrix of ``metric`` (one of :data:`HEATMAP_METRICS`).
-
-    ``results`` maps run id -> eval.json dict (runs without one are left out);
-    ``predictions`` maps run id -> predictions.parquet frame, needed for the transfer ratio.
-    Accuracies are in [0, 1]; the KD gain is in points and the transfer ratio in %. Languages
-    where the metric is undefined for every run (the source, for the transfer ratio) are left
-    out.
-    """
-    if metric not in HEATMAP_METRICS:
-        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(HEATMAP_METRICS)}")
-    col = HEATMAP_METRICS[metric][0]
-    rows: dict[str, dict[str, float]] = {}
-    for run_id, result in results.items():
-        table = accuracy_table(result, (predictions or {}).get(run_id))
-        if table.empty:
-            continue
-        rows[run_id] = dict(zip(table["language"], table[col]))
-    frame = pd.DataFrame.from_dict(rows, orient="index").dropna(axis=1, how="all")
-    if frame.empty:
-        return frame
-    frame.index.name = "run"
-    return frame[sorted(frame.columns)]
-
-
-def heatmap_display(heat: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """A :func:`heatmap_frame` as text (``run`` a column, ``–`` where a run has no value)."""
-    col = HEATMAP_METRICS[metric][0]
-    if col == "KD gain (points)":
-        cell = _gain_cell
-    elif col == "transfer ratio":
-        cell = fmt.percent
-    else:
-        cell = fmt.decimal
-    frame = heat.reset_index()
-    return fmt.text_frame(frame, {c: cell for c in heat.columns})

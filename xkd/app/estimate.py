@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xkd.config import RunConfig
+from xkd.train.balance import epoch_size
 
 #: Assumed when a model's config cannot be read (BERT-base-like).
 _FALLBACK_ARCH = {
@@ -192,6 +193,7 @@ class DataCounts:
     languages: list[str] = field(default_factory=list)
     counted: bool = True
     note: str = ""
+    kd_per_language: dict[str, int] = field(default_factory=dict)  # by student-text language
 
 
 def count_data(cfg: RunConfig, dataset=None) -> DataCounts:
@@ -214,14 +216,17 @@ def count_data(cfg: RunConfig, dataset=None) -> DataCounts:
         return min(n, cap) if cap else n
 
     source_train = capped(src)
-    kd = source_train
+    per_kd = {src: source_train}
     if cfg.data.parallel:
         src_pairs = set(train[(train["language"] == src)]["pair_id"].dropna())
         for t in targets:
             part = train[(train["language"] == t) & train["pair_id"].isin(src_pairs)]
-            kd += min(len(part), cap) if cap else len(part)
+            per_kd[t] = min(len(part), cap) if cap else len(part)
     if cfg.data.unlabeled_targets:
-        kd += sum(capped(t) for t in targets)
+        for t in targets:
+            per_kd[t] = per_kd.get(t, 0) + capped(t)
+    per_kd = {lang: n for lang, n in per_kd.items() if n}
+    kd = sum(per_kd.values())
     used = frame[frame["language"].isin([src, *targets])]
     eval_texts = int((used["split"] != "train").sum())
     chars = float(used["text"].str.len().mean()) if len(used) else 40.0
@@ -233,6 +238,7 @@ def count_data(cfg: RunConfig, dataset=None) -> DataCounts:
         eval_texts=eval_texts,
         mean_tokens=tokens,
         languages=languages,
+        kd_per_language=per_kd,
     )
 
 
@@ -321,7 +327,10 @@ def estimate(
     fwd_s = 2 * student.compute_params * tok + attn(student)
     steps = {
         "baseline": steps_for(data.source_train) if cfg.baseline else 0,
-        "student": steps_for(data.kd_train),
+        # oversampling adds examples to an epoch; smoothed sampling keeps its length
+        "student": steps_for(epoch_size(data.kd_per_language, cfg.train.oversample_min))
+        if data.kd_per_language
+        else steps_for(data.kd_train),
     }
     seconds = {
         "load": 5.0 + teacher.params * 4 / 2**30 * 4,  # reading weights, building tokenizers

@@ -81,14 +81,12 @@ def ablation_choices(config: dict, result: dict | None = None) -> list[AblationC
 
 
 def sweep_labels(runs_dir: str | Path) -> dict[str, str]:
-    """``{sweep id: "name – state, finished/total"}``, newest first."""
+    """``{sweep id: "name (id)"}``, newest first (the progress bar says how far each got)."""
     out = {}
     for folder in list_sweeps(runs_dir):
         m = folder.read_manifest()
-        if m is None:
-            continue
-        done = m.counts()["finished"]
-        out[folder.sweep_id] = f"{m.name} – {m.shown_state()}, {done}/{len(m.members)} runs"
+        if m is not None:
+            out[folder.sweep_id] = f"{m.name} ({len(m.members)} runs, {folder.sweep_id})"
     return out
 
 
