@@ -27,6 +27,7 @@ ORDER = (
     "vs_st",
     "vs_textbrewer",
     "demo",
+    "sweep",
     "processes",
     "corpus",
     "token_cache",

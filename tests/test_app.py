@@ -243,7 +243,7 @@ def test_accuracy_widgets(runs_dir, real_run, tmp_path):
     for metric in ("transfer ratio (%)", "KD gain (points)", f"{labels.BASELINE} accuracy"):
         at.selectbox(key="acc_heat_metric").set_value(metric).run()
         no_exception(at)
-        assert len(at.get("download_button")) == 2, metric
+        assert len(at.get("download_button")) == 3, metric  # the per-language CSV, the report, the heatmap CSV
     table = at.dataframe[0].value  # the per-language table
     assert labels.TRANSFER_RATIO in table.columns and labels.TEACHER_KEPT in table.columns
     assert "None" not in table.to_string() and "nan" not in table.to_string()

@@ -1,8 +1,9 @@
 """The tree reads as the data flows: no layer of ``xkd`` imports a layer below it in the flow.
 
 Layers, first to last: config/errors/presets, data, models, losses, train, evaluate, runs,
-experiment, app (the app's helpers), cli. A module may import its own layer and earlier ones.
-Imports inside functions count too (they are how a layer would sneak a dependency in).
+experiment, sweep, app (the app's helpers), report, cli. A module may import its own layer and
+earlier ones. Imports inside functions count too (they are how a layer would sneak a dependency
+in).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ LAYERS = [
     {"xkd.experiment"},
     {"xkd.sweep"},
     {"xkd.app"},
+    {"xkd.report"},  # above app: reports reuse the pages' table helpers
     {"xkd.cli"},
 ]
 TESTING = "xkd.testing"  # fixtures: may import anything; nothing in xkd imports them

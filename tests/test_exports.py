@@ -145,6 +145,53 @@ def test_card_front_matter_results_and_no_local_paths(tmp_path, tiny_teacher_dir
     assert "SentenceTransformer(" in card and "model.student_head: native" in card
 
 
+def test_card_results_carry_intervals_and_the_paired_kd_gain(tmp_path):
+    """The card's per-language numbers are the report's: each accuracy with its 95 % interval,
+    the KD gain per language with its interval and significance, the headline's mean gain;
+    an eval.json written before intervals still renders (accuracies alone)."""
+    from xkd.config import from_dict
+    from xkd.experiment.state import model_card
+    from xkd.models.card import render_card
+    from xkd.runs import load_run
+    from xkd.testing.models import tiny_model
+    from xkd.testing.runs import sample_config, write_sample_run
+
+    run = load_run(write_sample_run(tmp_path / "runs"))
+    cfg = from_dict(sample_config())
+    model = tiny_model(labels=run.labels)
+    card = render_card(
+        model, model_card(cfg, targets=["it", "de"], role="KD student", eval_=run.eval)
+    )
+    it = run.eval["languages"]["it"]
+    low, high = it["student"]["accuracy_ci"]
+    assert f"{it['student']['accuracy']:.3f} [{low:.3f}, {high:.3f}]" in card
+    gain = it["kd_gain"]
+    assert (
+        f"{100 * gain['gain']:+.1f} pts [{100 * gain['low']:+.1f}, {100 * gain['high']:+.1f}]"
+        in card
+    )
+    assert (
+        "| language | n | teacher | KD student | no-KD baseline | KD gain (points) | significant |"
+        in card
+    )
+    assert ("yes (p=" if gain["significant"] else "no (p=") in card
+    assert "Mean KD gain over the target languages" in card and "paired bootstrap" in card
+    assert "- **recipe**: parallel_mse x10.0, kl x1.0" in card and "- **teacher**: minilm" in card
+    assert "- **data**: demo" in card
+
+    old = json.loads(json.dumps(run.eval))
+    del old["headline"]
+    for entry in old["languages"].values():
+        entry.pop("kd_gain")
+        for model_key in ("teacher", "student", "baseline"):
+            entry[model_key].pop("accuracy_ci")
+    plain = render_card(model, model_card(cfg, targets=["it", "de"], role="KD student", eval_=old))
+    assert f"| it | {it['n']} | {it['teacher']['accuracy']:.3f} |" in plain
+    assert "KD gain" not in plain and "Brackets" not in plain
+    legacy = {"results": {"it": {"n": 3, "teacher": 0.5, "KD student": 0.25}}}  # an older card
+    assert "| it | 3 | 0.500 | 0.250 |" in render_card(model, legacy)
+
+
 def test_card_names_hub_models_and_license(tmp_path):
     from xkd.models import load_model
     from xkd.models.card import render_card

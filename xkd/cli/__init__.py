@@ -22,6 +22,7 @@ from xkd.cli.commands import (
     cmd_runs,
     cmd_train,
 )
+from xkd.cli.report import add_report_parser
 from xkd.cli.sweep import add_sweep_parser
 from xkd.errors import XKDError
 
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_opt(a)
     a.set_defaults(func=cmd_app)
     add_sweep_parser(sub, runs_opt, EPILOG)
+    add_report_parser(sub, runs_opt, EPILOG)
     return p
 
 

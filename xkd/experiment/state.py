@@ -26,6 +26,8 @@ class ExperimentState:
     dev: dict[str, Examples] = field(default_factory=dict)  # labelled dev rows per language
     teacher: Any = None  # xkd.models.XKDModel
     cache: Any = None  # xkd.train.cache.TeacherCache
+    extra_teachers: list = field(default_factory=list)  # xkd.experiment.teachers.ExtraTeacher
+    mix: Any = None  # xkd.train.teachers.TeacherMix: several teachers read as one (or None)
     student: Any = None
     baseline_init: Any = None  # the baseline's initial weights (a copy of the student's)
     probe_pairs: Any = None  # held-out pairs of the alignment health (xkd.evaluate.health.PairSet)
@@ -92,16 +94,36 @@ def model_card(cfg: RunConfig, *, targets: list[str], role: str, eval_: dict | N
     }
     if eval_:
         card["results"] = {
-            lang: {"n": entry.get("n")}
-            | {
-                name: entry[key]["accuracy"]
-                for key, name in (
-                    ("teacher", "teacher"),
-                    ("student", "KD student"),
-                    ("baseline", "no-KD baseline"),
-                )
-                if isinstance(entry.get(key), dict)
-            }
-            for lang, entry in (eval_.get("languages") or {}).items()
+            lang: _card_results(entry) for lang, entry in (eval_.get("languages") or {}).items()
         }
+        head = eval_.get("headline") if isinstance(eval_.get("headline"), dict) else {}
+        if head.get("kd_gain") is not None:
+            card["mean_kd_gain"] = {
+                "gain": head["kd_gain"],
+                "low": head.get("kd_gain_low"),
+                "high": head.get("kd_gain_high"),
+                "p": head.get("kd_gain_p"),
+                "significant": head.get("kd_gain_significant"),
+            }
     return card
+
+
+_CARD_MODELS = (("teacher", "teacher"), ("student", "KD student"), ("baseline", "no-KD baseline"))
+
+
+def _card_results(entry: dict) -> dict:
+    """One language of eval.json as the card shows it: ``n``, each model's accuracy, its 95 %
+    bootstrap interval under ``intervals`` and the paired ``KD gain`` (when eval.json has them)."""
+    row: dict = {"n": entry.get("n")}
+    intervals = {}
+    for key, name in _CARD_MODELS:
+        if isinstance(entry.get(key), dict):
+            row[name] = entry[key]["accuracy"]
+            if entry[key].get("accuracy_ci"):
+                intervals[name] = list(entry[key]["accuracy_ci"])
+    if intervals:
+        row["intervals"] = intervals
+    if isinstance(entry.get("kd_gain"), dict):
+        row["KD gain"] = {k: entry["kd_gain"].get(k) for k in ("gain", "low", "high", "p")}
+        row["KD gain"]["significant"] = entry["kd_gain"].get("significant")
+    return row

@@ -10,7 +10,11 @@ No local path is written: a local model or data file is named by its folder or f
 Facts (the ``card`` dict; other keys are listed as they are): ``role``, ``teacher``,
 ``student``, ``data``, ``source_language``, ``target_languages`` (a list), ``recipe``,
 ``temperature``, ``alpha``, ``base_model`` (a model name), ``results``
-(``{language: {"n": int, "teacher": acc, "KD student": acc, "no-KD baseline": acc}}``).
+(``{language: {"n": int, "teacher": acc, "KD student": acc, "no-KD baseline": acc}}``, and
+where eval.json has them ``"intervals": {model name: [low, high]}`` and ``"KD gain": {gain,
+low, high, p, significant}``), ``mean_kd_gain`` (the headline's gain, the same keys). Each
+accuracy is shown with its 95 % interval and each language's KD gain with its interval and
+significance; results without intervals show the accuracies alone.
 """
 
 from __future__ import annotations
@@ -114,16 +118,68 @@ def _fmt(value: Any) -> str:
     return public(value)
 
 
-def _results(results: dict) -> list[str]:
+def _number(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if out != out else out
+
+
+def _accuracy_cell(row: dict, column: str) -> str:
+    acc = _number(row.get(column))
+    if acc is None:
+        return "-"
+    ends = (row.get("intervals") or {}).get(column)
+    ends = [_number(v) for v in ends] if isinstance(ends, list | tuple) and len(ends) == 2 else []
+    if len(ends) != 2 or None in ends:
+        return f"{acc:.3f}"
+    return f"{acc:.3f} [{ends[0]:.3f}, {ends[1]:.3f}]"
+
+
+def _gain_cells(gain: Any) -> list[str]:
+    """A paired KD gain as ``+25.0 pts [-12.5, +62.5]`` and ``yes (p=0.004)``."""
+    gain = gain if isinstance(gain, dict) else {}
+    point, low, high, p = (_number(gain.get(k)) for k in ("gain", "low", "high", "p"))
+    if point is None:
+        return ["-", "-"]
+    text = f"{100 * point:+.1f} pts"
+    if low is not None and high is not None:
+        text += f" [{100 * low:+.1f}, {100 * high:+.1f}]"
+    sig = gain.get("significant")
+    if sig is None or p is None:
+        return [text, "-"]
+    p_text = "p<0.001" if p < 0.001 else f"p={p:.3f}"
+    return [text, f"{'yes' if sig else 'no'} ({p_text})"]
+
+
+def _results(results: dict, mean_gain: dict | None = None) -> list[str]:
     columns = ["teacher", "KD student", "no-KD baseline"]
     columns = [c for c in columns if any(c in r for r in results.values())]
+    gains = any(isinstance(r.get("KD gain"), dict) for r in results.values())
+    extra = ["KD gain (points)", "significant"] if gains else []
     lines = ["## Results (test accuracy per language)", ""]
-    lines += ["| language | n | " + " | ".join(columns) + " |"]
-    lines += ["|---|---:|" + "---:|" * len(columns)]
+    lines += ["| language | n | " + " | ".join(columns + extra) + " |"]
+    lines += ["|---|---:|" + "---:|" * len(columns + extra)]
     for lang, row in results.items():
-        cells = [f"{row[c]:.3f}" if row.get(c) is not None else "-" for c in columns]
+        cells = [_accuracy_cell(row, c) for c in columns]
+        cells += _gain_cells(row.get("KD gain")) if gains else []
         lines += [f"| {lang} | {row.get('n', '')} | " + " | ".join(cells) + " |"]
-    return [*lines, ""]
+    lines += [""]
+    if mean_gain:
+        gain, sig = _gain_cells(mean_gain)
+        lines += [
+            f"Mean KD gain over the target languages: {gain}; significant: {sig}.",
+            "",
+        ]
+    if gains or any(r.get("intervals") for r in results.values()):
+        lines += [
+            "Brackets: 95 % bootstrap intervals over the test items; the KD gain (KD student "
+            "minus no-KD baseline) is a paired bootstrap on the same items, significant when "
+            "its interval excludes 0.",
+            "",
+        ]
+    return lines
 
 
 def _usage(model: XKDModel, *, st_layout: bool) -> list[str]:
@@ -182,7 +238,8 @@ def render_card(model: XKDModel, card: dict | None, *, st_layout: bool = True) -
     lines = _front_matter(model, card, st_layout=st_layout)
     title = card.get("title") or card.get("name") or "xkd model"
     lines += [f"# {title}", ""]
-    skip = {"title", "name", "results", "base_model", "source_language", "target_languages"}
+    skip = {"title", "name", "results", "mean_kd_gain", "base_model"}
+    skip |= {"source_language", "target_languages"}
     facts = [k for k in _FACTS if k in card] + [
         k for k in card if k not in _FACTS and k not in skip
     ]
@@ -194,7 +251,7 @@ def render_card(model: XKDModel, card: dict | None, *, st_layout: bool = True) -
         lines.append(f"- **target_languages**: {_fmt(card['target_languages'])}")
     lines += [""] if facts or card.get("source_language") else []
     if card.get("results"):
-        lines += _results(card["results"])
+        lines += _results(card["results"], card.get("mean_kd_gain"))
     names = [type(m).__name__.removesuffix("Layer") for m in model.sentence_modules]
     names += ["Normalize"] if model.normalize else []
     modules = f", then {', '.join(names)}" if names else ""
