@@ -12,7 +12,7 @@ from xkd.app import labels as L
 from xkd.app import sweeps as S
 from xkd.errors import XKDError
 from xkd.sweep import find_sweep
-from xkd.sweep.launch import launch_sweep, stop_sweep
+from xkd.sweep.launch import launch_sweep, resume_in_background, stop_sweep
 
 KEY_SWEEP = "sweep_id"
 
@@ -54,6 +54,22 @@ def ablate(run) -> None:
             st.rerun()
 
 
+def from_file(run) -> None:
+    """A sweep written by hand: any variants and grid over the current run's config."""
+    with st.expander("Run a sweep file (variants and a grid over any config keys)"):
+        text = st.text_area(
+            "sweep.yaml", S.example_sweep(run.config if run else None), height=220, key="sweep_yaml"
+        )
+        if st.button("Start this sweep", key="sweep_file_start", icon=":material/play_arrow:"):
+            try:
+                folder, _ = launch_sweep(S.parse_sweep(text), C.runs_dir())
+            except XKDError as exc:
+                st.error(str(exc))
+                return
+            st.session_state[KEY_SWEEP] = folder.sweep_id
+            st.rerun()
+
+
 def pick_sweep():
     labels = S.sweep_labels(C.runs_dir())
     if not labels:
@@ -74,9 +90,10 @@ def progress(folder) -> None:
     cols[0].progress(p.fraction, text=p.text)
     if p.active and cols[1].button("Stop", key="sweep_stop", icon=":material/stop:"):
         state = stop_sweep(folder)
-        st.toast(
-            f"Sweep stopped (its run is {state}); resume: xkd sweep --resume {folder.sweep_id}"
-        )
+        st.toast(f"Sweep stopped (its run is {state}); Resume continues it.")
+    if p.state in ("stopped", "interrupted") and cols[1].button("Resume", key="sweep_resume"):
+        resume_in_background(folder, C.runs_dir())
+        st.rerun()
     if st.session_state.get("_sweep_was_active") and not p.active:
         st.session_state["_sweep_was_active"] = False
         st.rerun(scope="app")  # the view below draws the new results
@@ -173,6 +190,7 @@ intro()
 run = C.current_run("Ablations start from a finished run; sweeps from a file run with `xkd sweep`.")
 if run is not None and run.state == "finished":
     ablate(run)
+from_file(run)
 folder = pick_sweep()
 if folder is None:
     st.stop()

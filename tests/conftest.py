@@ -20,6 +20,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("XKD_APP_WARM", "0")  # no background UMAP per AppTest (test_warm.py tests it)
 
+
+def pytest_configure(config):
+    """Session-scoped fixtures (which train before any per-test lock folder exists) take the
+    device lock in a folder of this session's own, never behind a real run on this machine."""
+    import tempfile
+
+    os.environ["XKD_LOCK_DIR"] = tempfile.mkdtemp(prefix="xkd-test-locks-")
+
 TOPICS = {
     "food": (
         ["bread", "cheese", "apple", "soup", "rice"],

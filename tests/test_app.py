@@ -243,7 +243,9 @@ def test_accuracy_widgets(runs_dir, real_run, tmp_path):
     for metric in ("transfer ratio (%)", "KD gain (points)", f"{labels.BASELINE} accuracy"):
         at.selectbox(key="acc_heat_metric").set_value(metric).run()
         no_exception(at)
-        assert len(at.get("download_button")) == 3, metric  # the per-language CSV, the report, the heatmap CSV
+        assert len(at.get("download_button")) == 3, (
+            metric
+        )  # the per-language CSV, the report, the heatmap CSV
     table = at.dataframe[0].value  # the per-language table
     assert labels.TRANSFER_RATIO in table.columns and labels.TEACHER_KEPT in table.columns
     assert "None" not in table.to_string() and "nan" not in table.to_string()
@@ -580,3 +582,32 @@ def test_an_ablation_starts_from_the_current_run(runs_dir, real_run, monkeypatch
     assert [m.name for m in manifest.members] == ["seed=0", "seed=1", "seed=2"]
     assert at.session_state["sweep_id"] == folder.sweep_id
     assert "0 of 3 runs done" in "\n".join(str(p.text) for p in at.get("progress"))
+
+
+def test_a_sweep_file_from_the_page_is_checked_then_started(runs_dir, real_run, monkeypatch):
+    from xkd.sweep import start_sweep
+
+    add_real_run(runs_dir, real_run)
+    launched = []
+
+    def fake_launch(spec, base):
+        folder = start_sweep(spec, runs_dir=base)
+        launched.append(folder)
+        return folder, 0
+
+    monkeypatch.setattr("xkd.sweep.launch.launch_sweep", fake_launch)
+    at = goto(new_app(), "sweeps")
+    example = at.text_area(key="sweep_yaml").value
+    assert "distill.temperature" in example and str(load_run(real_run).config["teacher"]) in example
+    bad = example.replace("distill.temperature: [1.0, 3.0, 8.0]", "distill.temprature: [1.0]")
+    bad = bad.replace("- 1.0\n  - 3.0\n  - 8.0", "- 1.0")
+    at.text_area(key="sweep_yaml").set_value(
+        bad.replace("distill.temperature", "distill.temprature")
+    ).run()
+    at.button(key="sweep_file_start").click().run()
+    assert "temprature" in texts(at.error) and not launched
+    at.text_area(key="sweep_yaml").set_value(example).run()
+    at.button(key="sweep_file_start").click().run()
+    no_exception(at)
+    (folder,) = launched
+    assert len(folder.read_manifest().members) == 6

@@ -32,9 +32,11 @@ __all__ = [
     "budget_sizes",
     "build_ablation",
     "clone_config",
+    "example_sweep",
     "gains_long",
     "members_display",
     "parallel_frame",
+    "parse_sweep",
     "sweep_labels",
     "sweep_progress",
 ]
@@ -78,6 +80,46 @@ def ablation_choices(config: dict, result: dict | None = None) -> list[AblationC
         except ConfigError as exc:
             out.append(AblationChoice(name, label, "", 0, str(exc)))
     return out
+
+
+def example_sweep(config: dict | None) -> str:
+    """A sweep file to start from: the current run's config (or the demo) at three
+    temperatures crossed with two seeds."""
+    import yaml
+
+    base = {"config_of_run": True} if config else {"preset": "demo"}
+    text = {
+        "name": "my-sweep",
+        "question": "how does the temperature move the gain, over two seeds?",
+        "base": base,
+        "grid": {"distill.temperature": [1.0, 3.0, 8.0], "train.seed": [0, 1]},
+    }
+    out = yaml.safe_dump(text, sort_keys=False)
+    if config:  # the run's own keys, written out, so the file stands alone
+        plain = {k: v for k, v in config.items() if k != "name"}
+        out = out.replace(
+            "  config_of_run: true\n", _indent(yaml.safe_dump(plain, sort_keys=False))
+        )
+    return out
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def parse_sweep(text: str) -> SweepSpec:
+    """A :class:`SweepSpec` from the text of a sweep file (every member validated)."""
+    import yaml
+
+    from xkd.sweep import load_sweep
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the sweep file is not valid YAML: {exc}") from None
+    spec = load_sweep(raw if raw is not None else {})
+    spec.members()  # refuse a bad member before any folder exists
+    return spec
 
 
 def sweep_labels(runs_dir: str | Path) -> dict[str, str]:

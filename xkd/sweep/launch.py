@@ -22,13 +22,19 @@ from xkd.sweep.folder import SweepFolder
 from xkd.sweep.runner import start_sweep
 from xkd.sweep.spec import SweepSpec
 
-__all__ = ["launch_sweep", "stop_sweep"]
+__all__ = ["launch_sweep", "resume_in_background", "stop_sweep"]
 
 
 def launch_sweep(spec: SweepSpec, runs_dir: str | os.PathLike) -> tuple[SweepFolder, int]:
     """Write ``spec``'s sweep folder in ``runs_dir`` and start it; returns (folder, pid)."""
     base = Path(runs_dir).resolve()
     folder = start_sweep(spec, runs_dir=base)
+    return folder, resume_in_background(folder, base)
+
+
+def resume_in_background(folder: SweepFolder, runs_dir: str | os.PathLike) -> int:
+    """Run (or continue) the sweep in ``folder`` in a detached process; returns its pid."""
+    base = Path(runs_dir).resolve()
     argv = [sys.executable, "-m", "xkd.cli", "sweep", "--resume", str(folder.path)]
     argv += ["--runs-dir", str(base), "--quiet"]
     env = child_env() | {"XKD_RUNS_DIR": str(base), "PYTHONUNBUFFERED": "1"}
@@ -47,7 +53,7 @@ def launch_sweep(spec: SweepSpec, runs_dir: str | os.PathLike) -> tuple[SweepFol
             )
         except OSError as exc:
             raise ConfigError(f"could not start the sweep process {argv[0]!r}: {exc}") from exc
-    return folder, proc.pid
+    return proc.pid
 
 
 def stop_sweep(folder: SweepFolder, timeout: float = 10) -> str:
