@@ -164,6 +164,41 @@ def effects(v) -> None:
     st.plotly_chart(fig, key="sweep_effects")
 
 
+def curves(v) -> None:
+    """Accuracy over the values of each varied key, one line per language, with its band."""
+    for key in v["manifest"].varied:
+        band = S.curve_bands(v["languages"], key)
+        if band["value"].nunique() < 3:
+            continue
+        st.markdown(f"**{L.STUDENT} accuracy over {key}** (95 % bands)")
+        fig = go.Figure()
+        for i, (lang, part) in enumerate(band.groupby("language", sort=False)):
+            color = px.colors.qualitative.Plotly[i % 10]
+            x = part["value"].astype(str).tolist()
+            fig.add_trace(
+                go.Scatter(
+                    x=x + x[::-1],
+                    y=list(part["high"]) + list(part["low"])[::-1],
+                    fill="toself",
+                    line=dict(width=0),
+                    fillcolor=color,
+                    opacity=0.18,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=part["accuracy"], name=lang, mode="lines+markers", line=dict(color=color)
+                )
+            )
+        fig.update_layout(
+            height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(tickformat=".0%")
+        )
+        fig.update_xaxes(type="category", title_text=key)
+        st.plotly_chart(fig, key=f"sweep_curve_{key}")
+
+
 def seeds(v) -> None:
     table = v["seeds"]
     if table.empty or not (table["seeds"] >= 2).any():
@@ -202,5 +237,6 @@ members_table(view)
 parallel_coordinates(view)
 gains_chart(view)
 effects(view)
+curves(view)
 seeds(view)
 best(folder, view)

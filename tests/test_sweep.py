@@ -225,3 +225,47 @@ def test_the_cli_runs_an_ablation_and_shows_it(tiny_teacher_dir, tiny_csv, tmp_p
     assert main(["sweep", "--show", sweep_id, "--runs-dir", str(tmp_path)]) == 0
     assert "KD gain" in capsys.readouterr().err
     assert main(["sweep", "--runs-dir", str(tmp_path)]) == 2
+
+
+def test_curve_bands_use_one_members_bootstrap_or_the_spread_over_seeds():
+    import pandas as pd
+    from scipy import stats
+
+    from xkd.app.sweeps import curve_bands
+
+    rows = [
+        {
+            "language": "de",
+            "role": "target",
+            "budget": "4",
+            "student": 0.5,
+            "student low": 0.3,
+            "student high": 0.7,
+        },
+        {
+            "language": "en",
+            "role": "source",
+            "budget": "4",
+            "student": 0.9,
+            "student low": 0.8,
+            "student high": 1.0,
+        },
+    ]
+    rows += [
+        {
+            "language": "de",
+            "role": "target",
+            "budget": "all",
+            "student": a,
+            "student low": 0.0,
+            "student high": 1.0,
+        }
+        for a in (0.6, 0.7, 0.8)
+    ]
+    band = curve_bands(pd.DataFrame(rows), "budget").set_index("value")
+    assert list(band.index) == ["4", "all"]  # targets only, in the sweep's order
+    assert tuple(band.loc["4", ["accuracy", "low", "high", "members"]]) == (0.5, 0.3, 0.7, 1)
+    half = stats.t.ppf(0.975, 2) * 0.1 / 3**0.5
+    assert band.loc["all", "accuracy"] == pytest.approx(0.7)
+    assert band.loc["all", "low"] == pytest.approx(0.7 - half)
+    assert band.loc["all", "members"] == 3

@@ -237,3 +237,26 @@ def view_frames(folder: SweepFolder) -> dict:
         "effects": key_effects(languages, m.varied),
         "best": best_member(members),
     }
+
+
+def curve_bands(languages: pd.DataFrame, key: str, model: str = "student") -> pd.DataFrame:
+    """A curve per target language over the values of ``key`` (e.g. the data budget): the
+    ``model``'s accuracy with a band: the 95 % bootstrap interval of the one member with that
+    value, or the mean and Student-t interval over several (seeds)."""
+    from xkd.evaluate.intervals import seed_interval
+
+    cols = ["language", "value", "accuracy", "low", "high", "members"]
+    if languages.empty or key not in languages:
+        return pd.DataFrame(columns=cols)
+    t = languages[languages["role"] == "target"]
+    rows = []
+    for (lang, value), part in t.groupby(["language", key], sort=False):
+        if len(part) == 1:
+            acc, low, high = (
+                float(part.iloc[0][c]) for c in (model, f"{model} low", f"{model} high")
+            )
+        else:
+            s = seed_interval(part[model].astype(float).tolist())
+            acc, low, high = s["mean"], s["low"], s["high"]
+        rows.append(dict(zip(cols, (lang, value, acc, low, high, len(part)), strict=True)))
+    return pd.DataFrame(rows, columns=cols)
