@@ -269,3 +269,32 @@ def test_curve_bands_use_one_members_bootstrap_or_the_spread_over_seeds():
     assert band.loc["all", "accuracy"] == pytest.approx(0.7)
     assert band.loc["all", "low"] == pytest.approx(0.7 - half)
     assert band.loc["all", "members"] == 3
+
+
+def test_a_killed_sweep_reads_interrupted_and_resumes(tiny_teacher_dir, tiny_csv, tmp_path):
+    """SIGKILL leaves the manifest and the member saying "running" with a dead pid."""
+    import subprocess
+    import sys
+
+    from xkd.sweep.summary import member_rows
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    first = run_sweep(
+        ablation("kd", _base(tiny_teacher_dir, tiny_csv)), runs_dir=tmp_path, callbacks=[StopAt(2)]
+    )
+    manifest = first.folder.read_manifest()
+    member = manifest.members[1]
+    manifest.state, manifest.current, manifest.pid = "running", member.name, dead.pid
+    member.state = "running"
+    first.folder.write_manifest(manifest)
+    run = RunFolder(tmp_path / member.run_id)
+    run.write_status("running", pid=dead.pid)
+    again = first.folder.read_manifest()
+    assert not again.active and again.shown_state() == "interrupted"
+    assert run.read_status()["state"] == "interrupted"
+    done = resume_sweep(first.folder)
+    assert done.state == "finished"
+    assert [m.state for m in done.manifest.members] == ["finished", "finished"]
+    assert done.manifest.members[1].run_id == member.run_id  # the same run folder, resumed
+    assert member_rows(first.folder)["kd_gain"].notna().all()

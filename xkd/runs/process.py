@@ -13,7 +13,7 @@ from pathlib import Path
 from xkd.errors import ConfigError
 from xkd.runs.folder import ACTIVE_STATES, RunFolder, pid_alive, utc_now
 
-__all__ = ["default_command", "is_alive", "launch_run", "stop_run"]
+__all__ = ["default_command", "is_alive", "launch_run", "spawn", "stop_run"]
 
 # Popen objects of runs launched by this process, so they are reaped when they end.
 _CHILDREN: dict[int, subprocess.Popen] = {}
@@ -79,24 +79,35 @@ def launch_run(
     # Queued before the child exists, and the pid merged in afterwards without touching the
     # state: a fast child may already have written "running" by then.
     folder.write_status("queued", pid=None, error=None, phase="launch", command=argv)
-    with open(folder.process_log_path, "ab") as log:
+    try:
+        pid = spawn(argv, log_path=folder.process_log_path, env=child_env, what="run")
+    except ConfigError as exc:
+        folder.write_status("failed", error=f"could not start the run: {exc}")
+        raise
+    folder.write_status(None, pid=pid)
+    return pid
+
+
+def spawn(argv: Sequence[str], *, log_path: Path, env: dict[str, str], what: str) -> int:
+    """Start ``argv`` detached (its own session, stdin closed, output appended to
+    ``log_path``) and return its pid; the process is reaped when it ends. ``what`` names it
+    in the error when it cannot start."""
+    with open(log_path, "ab") as log:
         log.write(f"[{utc_now()}] launch: {' '.join(argv)}\n".encode())
         log.flush()
         try:
             proc = subprocess.Popen(
-                argv,
+                list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
-                env=child_env,
+                env=env,
             )
         except OSError as exc:
-            folder.write_status("failed", error=f"could not start the run: {exc}")
-            raise ConfigError(f"could not start the run process {argv[0]!r}: {exc}") from exc
+            raise ConfigError(f"could not start the {what} process {argv[0]!r}: {exc}") from exc
     _CHILDREN[proc.pid] = proc
-    folder.write_status(None, pid=proc.pid)
     return proc.pid
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
-from xkd.errors import ConfigError
-from xkd.runs.folder import ACTIVE_STATES, RunFolder, utc_now
+from xkd.runs.folder import ACTIVE_STATES, RunFolder
 from xkd.runs.launch import child_env
-from xkd.runs.process import stop_run
+from xkd.runs.process import spawn, stop_run
 from xkd.sweep.folder import SweepFolder
 from xkd.sweep.runner import start_sweep
 from xkd.sweep.spec import SweepSpec
@@ -38,22 +36,7 @@ def resume_in_background(folder: SweepFolder, runs_dir: str | os.PathLike) -> in
     argv = [sys.executable, "-m", "xkd.cli", "sweep", "--resume", str(folder.path)]
     argv += ["--runs-dir", str(base), "--quiet"]
     env = child_env() | {"XKD_RUNS_DIR": str(base), "PYTHONUNBUFFERED": "1"}
-    with open(folder.log_path, "ab") as log:
-        log.write(f"[{utc_now()}] launch: {' '.join(argv)}\n".encode())
-        log.flush()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env=env,
-            )
-        except OSError as exc:
-            raise ConfigError(f"could not start the sweep process {argv[0]!r}: {exc}") from exc
-    return proc.pid
+    return spawn(argv, log_path=folder.log_path, env=env, what="sweep")
 
 
 def stop_sweep(folder: SweepFolder, timeout: float = 10) -> str:
