@@ -28,6 +28,7 @@ def pytest_configure(config):
 
     os.environ["XKD_LOCK_DIR"] = tempfile.mkdtemp(prefix="xkd-test-locks-")
 
+
 TOPICS = {
     "food": (
         ["bread", "cheese", "apple", "soup", "rice"],

@@ -82,7 +82,7 @@ def test_run_report_holds_config_intervals_and_the_reproduce_command(sample_run)
     _no_network_references(html)
 
 
-def test_run_report_escapes_hostile_names_and_values(tmp_path):
+def test_run_report_quotes_hostile_names_and_values(tmp_path):
     path = write_sample_run(tmp_path / "runs", name=HOSTILE)
     html = run_report_html(path)
     assert load_run(path).name == HOSTILE

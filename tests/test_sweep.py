@@ -71,6 +71,9 @@ def test_the_ablations_say_what_they_test():
     assert len(grid) == 6 and {m.config.distill.alpha for m in grid} == {0.0, 0.5}
     budget = ablation("budget", demo).members()
     assert [m.config.data.max_pairs_per_language for m in budget] == [4, 8, 16, 32, None]
+    shares = ablation("balance", demo).members()
+    assert [m.name for m in shares] == ["s=1", "s=0.3", "s=0"]
+    assert [m.config.train.sampling_exponent for m in shares] == [1.0, 0.3, 0.0]
     one_term = dict(demo, distill={"losses": [{"name": "kl"}], "alpha": 0.0})
     with pytest.raises(ConfigError, match="one loss term"):
         ablation("losses", one_term)

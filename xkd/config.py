@@ -18,7 +18,19 @@ from typing import Any
 
 import yaml
 
-from xkd.config_parse import _build, _coerce, load_yaml, losses_from, merge, set_key
+from xkd.config_parse import (
+    REPORT_TO,
+    _auto_bool,
+    _build,
+    _check_freeze,
+    check_teachers,
+    check_train,
+    load_yaml,
+    losses_from,
+    merge,
+    set_key,
+    teachers_from,
+)
 from xkd.errors import ConfigError
 
 __all__ = [
@@ -26,7 +38,9 @@ __all__ = [
     "DistillConfig",
     "LossConfig",
     "ModelConfig",
+    "REPORT_TO",
     "RunConfig",
+    "TeacherConfig",
     "TrainConfig",
     "field_help",
     "from_dict",
@@ -52,18 +66,6 @@ def _f(
     if parse is not None:
         metadata["parse"] = parse
     return field(metadata=metadata, **kw)
-
-
-REPORT_TO = ("tensorboard", "mlflow", "wandb", "trackio")
-
-
-def _auto_bool(value: Any, key: str) -> bool | None:
-    """``true`` / ``false``, or ``auto`` (also ``null``) = None: the experiment decides."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return None
-    if isinstance(value, str) and value.strip().lower() not in ("true", "false", "yes", "no"):
-        raise ConfigError(f"'{key}' must be true, false or auto, got {value!r}")
-    return _coerce(value, bool, key)
 
 
 @dataclass
@@ -237,6 +239,13 @@ class DistillConfig:
     )
     temperature: float = _f(3.0, "softmax T of every loss that takes one (a term may set its own)")
     alpha: float = _f(0.0, "hard-label CE weight, applied once: alpha*CE + (1-alpha)*sum(w*loss)")
+    teacher_mix: str = _f(
+        "average",
+        "with `teachers`: average (the weighted mixture of every teacher's softened probabilities "
+        "and embeddings) | per_language (each KD row takes the teacher of its student text's "
+        "language: teachers[i].languages; the first teacher for the rest)",
+    )
+    teacher_weight: float = _f(1.0, "the first teacher's weight in teacher_mix: average")
 
     def validate(self) -> None:
         if self.temperature <= 0:
@@ -289,50 +298,22 @@ class TrainConfig:
     )
 
     def validate(self) -> None:
-        if set(self.report_to) - set(REPORT_TO):
-            bad = ", ".join(sorted(set(self.report_to) - set(REPORT_TO)))
-            raise ConfigError(f"train.report_to: unknown {bad}; use any of {', '.join(REPORT_TO)}")
-        if self.epochs <= 0:
-            raise ConfigError(f"train.epochs={self.epochs} must be > 0")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size={self.batch_size} must be >= 1")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr={self.lr} must be > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"train.warmup_ratio={self.warmup_ratio} must be within [0, 1)")
-        _check_freeze("train.freeze", self.freeze, allow_head=False)
-        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-            raise ConfigError(
-                f"train.mixed_precision='{self.mixed_precision}': use auto, no, bf16 or fp16"
-            )
-        if not (
-            self.device in ("auto", "cpu", "cuda")
-            or self.device.startswith("cuda:")
-            or self.device == "mps"
-        ):
-            raise ConfigError(f"train.device='{self.device}': use auto, cpu, cuda or cuda:N")
-        for name in (
-            "weight_decay",
-            "grad_clip",
-            "seed",
-            "eval_every",
-            "alignment_points",
-            "log_every",
-            "checkpoint_every",
-            "max_steps",
-            "oversample_min",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
-        if not 0 <= self.sampling_exponent <= 1:  # > 1 or < 0 overshoot the two ends
-            raise ConfigError(f"train.sampling_exponent={self.sampling_exponent} must be in [0, 1]")
-        if self.seed >= 2**32:
-            raise ConfigError(f"train.seed={self.seed} must be < 2**32")
-        if self.alignment_points > 100:
-            raise ConfigError(
-                f"train.alignment_points={self.alignment_points}: use at most 100 (each point "
-                "stores a map of the held-out pairs)"
-            )
+        check_train(self)
+
+
+@dataclass
+class TeacherConfig:
+    """One more teacher (``teachers``), mixed with the first by ``distill.teacher_mix``."""
+
+    model: str = _f(help="`minilm`, an HF id, or a local folder (e.g. a finished run's teacher/)")
+    weight: float = _f(1.0, "its weight in distill.teacher_mix: average")
+    languages: list[str] = _f(
+        help="distill.teacher_mix: per_language: the student-text languages it teaches",
+        default_factory=list,
+    )
+    freeze: str = _f(
+        "", "fine-tuning when it has no head: head | full | top:K (empty: model.teacher_freeze)"
+    )
 
 
 @dataclass
@@ -340,6 +321,11 @@ class RunConfig:
     name: str = _f("", "optional run name (used in the run id)")
     teacher: str = _f(
         "minilm", "teacher: `minilm` (built-in, offline), an HF id, or a local folder"
+    )
+    teachers: list[TeacherConfig] = _f(
+        help="more teachers: [{model: <spec>, weight: 1.0, languages: [de, fr], freeze: top:2}]",
+        default_factory=list,
+        parse=lambda value, key: teachers_from(value, key, TeacherConfig),
     )
     student: str = _f(
         "from-teacher:3", "student: `from-teacher:K`, `scratch`, an HF id, or a local folder"
@@ -359,6 +345,7 @@ class RunConfig:
             )
         for part in (self.data, self.model, self.distill, self.train):
             part.validate()
+        check_teachers(self)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -366,15 +353,6 @@ class RunConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-
-
-def _check_freeze(key: str, value: str, allow_head: bool = True) -> None:
-    ok = value == "full" or (allow_head and value == "head")
-    if value.startswith("top:"):
-        ok = value[4:].isdigit() and int(value[4:]) >= 0
-    if not ok:
-        extra = " | head" if allow_head else ""
-        raise ConfigError(f"{key}='{value}': use full | top:K (K a whole number){extra}")
 
 
 def from_dict(data: dict[str, Any]) -> RunConfig:

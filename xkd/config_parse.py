@@ -5,6 +5,10 @@ dataclass (unknown keys, missing keys and wrong types are ``ConfigError`` naming
 :func:`_coerce` converts one value to its annotated type. A field whose metadata has a ``"parse"``
 callable ``(value, key) -> value`` is built by it instead of by type. The public names here
 (:func:`load_yaml`, :func:`set_key`, :func:`merge`) are re-exported by :mod:`xkd.config`.
+
+Validation helpers that :mod:`xkd.config`'s dataclasses call live here too (that module has no
+room): :func:`check_train` (``TrainConfig.validate``), :func:`check_teachers` (``teachers`` and
+``distill.teacher_mix``), ``_check_freeze`` (freeze specs) and ``_auto_bool``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 import yaml
 
 from xkd.errors import ConfigError
+
+REPORT_TO = ("tensorboard", "mlflow", "wandb", "trackio")
 
 
 def _type_name(tp: Any) -> str:
@@ -193,3 +199,148 @@ def _loss_from(value: Any, key: str, cls: type):
     if not isinstance(value, dict):
         raise ConfigError(f"'{key}' must be a mapping like {{name: kl, weight: 1.0}}")
     return _build(cls, value, prefix=f"{key}.")
+
+
+def _auto_bool(value: Any, key: str) -> bool | None:
+    """``true`` / ``false``, or ``auto`` (also ``null``) = None: the experiment decides."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    if isinstance(value, str) and value.strip().lower() not in ("true", "false", "yes", "no"):
+        raise ConfigError(f"'{key}' must be true, false or auto, got {value!r}")
+    return _coerce(value, bool, key)
+
+
+def _check_freeze(key: str, value: str, allow_head: bool = True) -> None:
+    ok = value == "full" or (allow_head and value == "head")
+    if value.startswith("top:"):
+        ok = value[4:].isdigit() and int(value[4:]) >= 0
+    if not ok:
+        extra = " | head" if allow_head else ""
+        raise ConfigError(f"{key}='{value}': use full | top:K (K a whole number){extra}")
+
+
+def check_train(cfg) -> None:
+    """``TrainConfig.validate``: a ConfigError naming the ``train.`` key and what to use."""
+    if set(cfg.report_to) - set(REPORT_TO):
+        bad = ", ".join(sorted(set(cfg.report_to) - set(REPORT_TO)))
+        raise ConfigError(f"train.report_to: unknown {bad}; use any of {', '.join(REPORT_TO)}")
+    if cfg.epochs <= 0:
+        raise ConfigError(f"train.epochs={cfg.epochs} must be > 0")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"train.batch_size={cfg.batch_size} must be >= 1")
+    if cfg.lr <= 0:
+        raise ConfigError(f"train.lr={cfg.lr} must be > 0")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio={cfg.warmup_ratio} must be within [0, 1)")
+    _check_freeze("train.freeze", cfg.freeze, allow_head=False)
+    if cfg.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+        raise ConfigError(
+            f"train.mixed_precision='{cfg.mixed_precision}': use auto, no, bf16 or fp16"
+        )
+    if not (
+        cfg.device in ("auto", "cpu", "cuda")
+        or cfg.device.startswith("cuda:")
+        or cfg.device == "mps"
+    ):
+        raise ConfigError(f"train.device='{cfg.device}': use auto, cpu, cuda or cuda:N")
+    for name in (
+        "weight_decay",
+        "grad_clip",
+        "seed",
+        "eval_every",
+        "alignment_points",
+        "log_every",
+        "checkpoint_every",
+        "max_steps",
+        "oversample_min",
+    ):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"train.{name}={getattr(cfg, name)} must be >= 0")
+    if not 0 <= cfg.sampling_exponent <= 1:  # > 1 or < 0 overshoot the two ends
+        raise ConfigError(f"train.sampling_exponent={cfg.sampling_exponent} must be in [0, 1]")
+    if cfg.seed >= 2**32:
+        raise ConfigError(f"train.seed={cfg.seed} must be < 2**32")
+    if cfg.alignment_points > 100:
+        raise ConfigError(
+            f"train.alignment_points={cfg.alignment_points}: use at most 100 (each point "
+            "stores a map of the held-out pairs)"
+        )
+
+
+def teachers_from(value: Any, key: str, cls: type) -> list:
+    """``teachers`` from plain data: a list of mappings (``cls``: ``TeacherConfig``) or of model
+    specs, one mapping, or ``"minilm,runs/r1/teacher"`` (the command line)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, dict | cls):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"'{key}' must be a list of teachers like [{{model: minilm, weight: 1.0}}], got "
+            f"{type(value).__name__}"
+        )
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            item = {"model": item}
+        if not isinstance(item, dict | cls):
+            raise ConfigError(f"'{key}[{i}]' must be a mapping like {{model: minilm}}")
+        out.append(item if isinstance(item, cls) else _build(cls, item, prefix=f"{key}[{i}]."))
+    return out
+
+
+def check_teachers(cfg) -> None:
+    """``teachers`` and ``distill.teacher_mix`` / ``teacher_weight`` (``RunConfig.validate``):
+    a setting that would be silently unused is refused, with the key and what to write."""
+    mix, first = cfg.distill.teacher_mix, cfg.distill.teacher_weight
+    if mix not in ("average", "per_language"):
+        raise ConfigError(f"distill.teacher_mix='{mix}': use average or per_language")
+    if not first > 0:
+        raise ConfigError(f"distill.teacher_weight={first} must be > 0")
+    if not cfg.teachers and mix != "average":
+        raise ConfigError(
+            f"distill.teacher_mix={mix} chooses among several teachers, but `teachers` is empty: "
+            "add teachers: [{model: ..., languages: [...]}], or drop distill.teacher_mix"
+        )
+    if not cfg.teachers and first != 1.0:
+        raise ConfigError(
+            f"distill.teacher_weight={first:g} weighs the first teacher against `teachers`, "
+            "which is empty: add teachers: [{model: ...}], or drop distill.teacher_weight"
+        )
+    if mix == "per_language" and first != 1.0:
+        raise ConfigError(
+            f"distill.teacher_weight={first:g} only weighs distill.teacher_mix: average; drop it"
+        )
+    owner: dict[str, str] = {}
+    for i, extra in enumerate(cfg.teachers):
+        key = f"teachers[{i}]"
+        if not extra.model.strip():
+            raise ConfigError(f"{key}.model is empty: use `minilm`, an HF id or a local folder")
+        if not extra.weight > 0:
+            raise ConfigError(f"{key}.weight={extra.weight} must be > 0 (or drop the teacher)")
+        if extra.freeze:
+            _check_freeze(f"{key}.freeze", extra.freeze)
+        if mix == "average" and extra.languages:
+            raise ConfigError(
+                f"{key}.languages={extra.languages} choose a teacher per language only with "
+                f"distill.teacher_mix: per_language; set it, or drop {key}.languages"
+            )
+        if mix == "per_language" and not extra.languages:
+            raise ConfigError(
+                f"{key} has no languages: with distill.teacher_mix: per_language each extra "
+                "teacher teaches the languages it lists (e.g. languages: [de, fr]); the first "
+                "teacher teaches the rest"
+            )
+        if mix == "per_language" and extra.weight != 1.0:
+            raise ConfigError(
+                f"{key}.weight={extra.weight:g} only weighs distill.teacher_mix: average; drop it"
+            )
+        for lang in extra.languages:
+            if lang in owner:
+                raise ConfigError(
+                    f"language '{lang}' is in {owner[lang]}.languages and {key}.languages: "
+                    "give each language one teacher"
+                )
+            owner[lang] = key

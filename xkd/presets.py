@@ -17,6 +17,12 @@
   zero-shot beside the no-KD baseline. Offline it uses the demo: its labelled rows as the task,
   its translation pairs as the corpus; point ``data.parallel_corpus`` at OPUS/TED2020/Tatoeba
   files for real use.
+- ``multi-teacher``: the demo with two teachers whose soft labels and embeddings are averaged
+  (``distill.teacher_mix: average``): ``minilm`` with a head on its frozen features (the demo's
+  teacher, which the student is cut from) and a second ``minilm`` whose top 2 blocks are
+  fine-tuned with its head on the English labels (``teachers[0].freeze: top:2``). Each teacher
+  is cached once; ``--set distill.teacher_mix=per_language`` with ``languages`` on the second
+  teacher chooses a teacher per language instead (README, "Several teachers").
 """
 
 from __future__ import annotations
@@ -84,6 +90,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"extend_vocab": "auto", "teacher_freeze": "top:2", "teacher_epochs": 8},
         "distill": PARALLEL_KD,
         "train": {"epochs": 5, "batch_size": 32, "lr": 2e-4, "warmup_ratio": 0.1},
+    },
+    "multi-teacher": {
+        "name": "multi-teacher",
+        "teacher": "minilm",
+        "teachers": [{"model": "minilm", "weight": 1.0, "freeze": "top:2"}],
+        "student": "from-teacher:3",
+        "data": {"path": "demo", "source_language": "en", "parallel": True, "max_length": 64},
+        "model": {"extend_vocab": "auto", "teacher_freeze": "head"},
+        "distill": {**PARALLEL_KD, "teacher_mix": "average"},
+        "train": {  # the demo's
+            "epochs": 4,
+            "batch_size": 32,
+            "lr": 1.5e-4,
+            "warmup_ratio": 0.1,
+            "alignment_points": 4,
+        },
     },
     "soft-labels": {
         "name": "soft-labels",

@@ -19,6 +19,7 @@
 6. ``cache_teacher``: the teacher's outputs for every text training and evaluation read,
    computed once (and reused from the run folder on resume);
 7. ``fit_teacher_head``: a head fitted on the cached embeddings when the teacher has none;
+   then ``prepare_teachers``: the other ``teachers``, each as the first, mixed (:mod:`.teachers`);
 8. ``train_baseline``: the no-KD student (same initial weights, source labels only); the
    alignment health of the student's initial weights and of the teacher is measured first
    (step 0, :func:`~xkd.experiment.probes.start_alignment`);
@@ -45,6 +46,7 @@ from xkd.config import RunConfig
 from xkd.errors import DataError, ResourceError, XKDError
 from xkd.experiment import student as student_steps
 from xkd.experiment import teacher as teacher_steps
+from xkd.experiment import teachers as teachers_steps
 from xkd.experiment.alignment import check_recipe as check_alignment_recipe
 from xkd.experiment.evaluation import write_test_map
 from xkd.experiment.progress import (
@@ -57,7 +59,7 @@ from xkd.experiment.progress import (
 from xkd.experiment.shared import SharedStore
 from xkd.experiment.state import ExperimentState, RunResult, as_config, model_card
 from xkd.experiment.trackers import check_installed, close_trackers, tracker_callbacks
-from xkd.experiment.training import reuse_baseline, train_phase
+from xkd.experiment.training import reuse_baseline, train_example_facts, train_phase
 from xkd.runs.folder import RunFolder
 from xkd.runs.lock import acquire_device
 from xkd.train.callbacks import Callback, CallbackList
@@ -196,7 +198,8 @@ class Experiment:
             self.fit_lengths,
             self.build_losses,
         )
-        self._timed("teacher", self.fine_tune_teacher, self.cache_teacher, self.fit_teacher_head)
+        teacher = (self.fine_tune_teacher, self.cache_teacher, self.fit_teacher_head)
+        self._timed("teacher", *teacher, self.prepare_teachers)
         self._timed("baseline", self.train_baseline)
         self._timed("student", self.train_student)
 
@@ -250,7 +253,7 @@ class Experiment:
         s.teacher_info |= teacher_steps.check_teacher_labels(
             s.teacher, name=cfg.teacher, labels=s.dataset.labels, setting=cfg.model.teacher_head
         )
-        for text in s.teacher.notes:
+        for text in [*s.teacher.notes, *teachers_steps.load_teachers(cfg, s)]:
             self.note(text)
 
     def fine_tune_teacher(self) -> None:
@@ -282,7 +285,10 @@ class Experiment:
         if not n:
             check_alignment_recipe(self.cfg)
         s.recipe = build_recipe(
-            self.cfg.distill, student_dims=s.student.dims(n), teacher_dims=s.teacher.dims(n)
+            self.cfg.distill,
+            student_dims=s.student.dims(n),
+            teacher_dims=s.teacher.dims(n),
+            extra_teacher_dims=[extra.model.dims(n) for extra in s.extra_teachers],
         )
         same = s.teacher.tokenizer.get_vocab() == s.student.tokenizer.get_vocab()
         s.recipe.check_tokenizers(same_vocabulary=same)
@@ -323,6 +329,9 @@ class Experiment:
         if cfg.baseline and not s.dataset.labels:
             self.note("no labels (an alignment-only run): no no-KD baseline is trained")
 
+    def prepare_teachers(self) -> None:
+        teachers_steps.prepare_teachers(self)
+
     def train_baseline(self) -> None:
         from xkd.losses import Recipe
 
@@ -345,7 +354,7 @@ class Experiment:
 
     def train_student(self) -> None:
         s = self.state
-        train_phase(self, "student", s.student, s.recipe, s.kd, cache=s.cache)
+        train_phase(self, "student", s.student, s.recipe, s.kd, cache=s.mix or s.cache)
         if not self.procs.is_main:
             return
         s.student.save_pretrained(self.folder.student_dir, card=self._card("KD student"))
@@ -363,7 +372,7 @@ class Experiment:
         s.student_info["parameters"] = sizes["student"]["parameters"]
         result["teacher_info"] = s.teacher_info
         result["student_info"] = s.student_info
-        result["train_examples"] = {"kd": len(s.kd), "source": len(s.source)}
+        result["train_examples"] = train_example_facts(cfg, s)
         write_cards(folder, cfg=cfg, state=s, result=result)
         return result
 

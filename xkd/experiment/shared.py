@@ -6,7 +6,8 @@ A :class:`SharedStore` is a folder (a sweep's ``shared/``). An experiment given 
 what it paid for afterwards:
 
 - **teacher cache**: keyed by the teacher's weights (after any fine-tuning), the tokens it is
-  fed (``data.max_length``) and the layers the recipe caches. Each member that encoded new
+  fed (``data.max_length``) and the layers the recipe caches; each of several teachers
+  (``teachers``) has its own key, so each is shared like the first. Each member that encoded new
   texts adds a read-only version (``teacher/<fp>/v<k>/``, a copy of its ``cache/``); a member
   loads every version before encoding what is still missing, so the teacher's encoder runs
   once per text per sweep;
@@ -79,16 +80,19 @@ class SharedStore:
 
     # -- fingerprints ---------------------------------------------------------------------
     @staticmethod
-    def cache_key(cfg, state) -> str:
-        cache = state.cache
+    def cache_key(cfg, state, *, teacher=None, cache=None, name: str | None = None) -> str:
+        """The teacher cache's fingerprint; ``teacher``, ``cache`` and ``name`` (its model spec)
+        are another teacher's (``teachers``), else the run's first."""
+        teacher = state.teacher if teacher is None else teacher
+        cache = state.cache if cache is None else cache
         return fingerprint(
-            state.teacher,
-            cfg.teacher,
+            teacher,
+            cfg.teacher if name is None else name,
             cfg.model.pooling,
             cache.max_length,
             cache.hidden_layers,
             cache.attention_layers,
-            state.teacher.labels if state.teacher.has_head else None,
+            teacher.labels if teacher.has_head else None,
         )
 
     @staticmethod
@@ -134,20 +138,27 @@ class SharedStore:
             cache.load(v / "cache" / "teacher.safetensors", texts) for v in self._versions(key)
         )
 
-    def offer_cache(self, key: str, cache_dir: Path) -> None:
+    def offer_cache(self, key: str, cache_dir: Path, *, file: Path | None = None) -> None:
         """Keep a read-only copy of a member's ``cache/`` folder (its teacher cache and token
-        shards) as the next version."""
+        shards) as the next version; ``file``: another teacher's cache file alone (no token
+        features), kept as the version's ``teacher.safetensors``."""
         versions = self._versions(key)
         number = int(versions[0].name[1:]) + 1 if versions else 0
         target = self.path / "teacher" / key / f"v{number}" / "cache"
         tmp = target.parent.with_name(target.parent.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         keep = {"teacher.safetensors", "teacher-tokens"}
-        shutil.copytree(
-            cache_dir,
-            tmp / "cache",
-            ignore=lambda d, names: [n for n in names if Path(d) == cache_dir and n not in keep],
-        )
+        if file is not None:
+            (tmp / "cache").mkdir(parents=True)
+            shutil.copyfile(file, tmp / "cache" / "teacher.safetensors")
+        else:
+            shutil.copytree(
+                cache_dir,
+                tmp / "cache",
+                ignore=lambda d, names: [
+                    n for n in names if Path(d) == cache_dir and n not in keep
+                ],
+            )
         tmp.rename(target.parent)
         _read_only(target)
 

@@ -140,21 +140,26 @@ def fit_teacher_head(
     return {"head": "fitted", "teacher_dev_accuracy": best[0], "teacher_epochs": epochs}
 
 
-def fitted_head(cfg: RunConfig, s, *, shared=None) -> dict:
+def fitted_head(cfg: RunConfig, s, *, shared=None, teacher=None, cache=None, key=None) -> dict:
     """The teacher's head fitted on its cache (:func:`fit_teacher_head`), or the head of a
-    sweep's ``shared`` store with the same fingerprint; returns the ``teacher_info`` facts."""
-    key = shared.head_key(cfg, s, s.shared_keys["cache"]) if shared is not None else None
+    sweep's ``shared`` store with the same fingerprint; returns the ``teacher_info`` facts.
+    ``teacher``, ``cache`` and ``key`` (its cache's fingerprint) are another teacher's
+    (``teachers``), else the run's first."""
+    teacher = s.teacher if teacher is None else teacher
+    cache = s.cache if cache is None else cache
+    cache_key = s.shared_keys.get("cache") if key is None else key
+    key = shared.head_key(cfg, s, cache_key) if shared is not None else None
     found = shared.load_head(key) if key is not None else None
     if found is not None:
         state, info = found
-        s.teacher.set_labels(s.dataset.labels, seed=cfg.train.seed)
-        s.teacher.head.load_state_dict(state)
+        teacher.set_labels(s.dataset.labels, seed=cfg.train.seed)
+        teacher.head.load_state_dict(state)
         return info | {"head_shared": True}
     dev = s.dev.get(cfg.data.source_language)
     labels = s.dataset.labels
-    info = fit_teacher_head(s.teacher, s.cache, s.source, labels=labels, cfg=cfg, dev=dev)
+    info = fit_teacher_head(teacher, cache, s.source, labels=labels, cfg=cfg, dev=dev)
     if key is not None:
-        shared.offer_head(key, s.teacher.head, info)
+        shared.offer_head(key, teacher.head, info)
     return info
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from xkd.experiment.progress import RunStopped
 
-__all__ = ["reuse_baseline", "train_phase"]
+__all__ = ["reuse_baseline", "train_example_facts", "train_phase"]
 
 
 def train_phase(exp, phase: str, model, recipe, examples, *, cache) -> None:
@@ -19,7 +19,7 @@ def train_phase(exp, phase: str, model, recipe, examples, *, cache) -> None:
     cfg = exp.cfg
     freeze(model, cfg.train.freeze)
     objective = KDObjective(model, recipe, cache)
-    teacher_ids = cache.ids(examples.teacher_texts) if cache is not None else None
+    teacher_ids = cache.rows(examples) if cache is not None else None
     max_length = model.fit_length(cfg.data.max_length)
     data = tokenize_examples(examples, model.tokenizer, max_length, teacher_ids)
     main = exp.folder if exp.procs.is_main else None
@@ -62,3 +62,13 @@ def reuse_baseline(exp, source):
     if exp.state.maps is not None:
         exp.state.maps.copy_phase(src, "baseline")
     return load_model(str(exp.folder.baseline_dir))
+
+
+def train_example_facts(cfg, state) -> dict:
+    """``eval.json["train_examples"]``: the KD and source rows, and how the KD student's
+    epochs shared them out over languages (``train.sampling_exponent``, ``oversample_min``)."""
+    from xkd.train.balance import balance_facts
+
+    t = cfg.train
+    balance = balance_facts(state.kd.languages, t.sampling_exponent, t.oversample_min)
+    return {"kd": len(state.kd), "source": len(state.source), "balance": balance}

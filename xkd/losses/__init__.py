@@ -13,7 +13,7 @@ from __future__ import annotations
 from xkd.models.dims import ModelDims
 
 from .attention_kl import AttentionKLLoss
-from .base import DistillLoss, KDInputs
+from .base import DistillLoss, KDInputs, PooledTarget
 from .ce import CELoss
 from .cosine import CosineLoss
 from .focal_kd import FocalKDLoss
@@ -39,6 +39,7 @@ __all__ = [
     "MSELogitsLoss",
     "ModelDims",
     "ParallelMSELoss",
+    "PooledTarget",
     "Recipe",
     "SoftCELoss",
     "Term",

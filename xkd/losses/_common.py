@@ -229,6 +229,11 @@ class PooledEmbeddingLoss(DistillLoss):
     Subclasses set ``distance`` (a pure function ``(student_pooled, teacher_pooled, W)``).
     ``projection``: learn ``W`` (``[Ht, Hs]``) when the widths differ (default true); false
     requires equal widths.
+
+    Several teachers (``teachers``): :meth:`add_teacher_width` gives each other teacher width
+    its own ``W`` (built like the first, :func:`make_projection`), and a batch whose
+    ``KDInputs.teacher_targets`` is set is scored as ``sum_g weight_g * distance(W_g s[rows_g],
+    t_g)`` over those targets (:class:`~xkd.losses.base.PooledTarget`).
     """
 
     needs: ClassVar[frozenset[str]] = frozenset({"teacher", "pooled"})
@@ -246,11 +251,38 @@ class PooledEmbeddingLoss(DistillLoss):
             enabled=self.projection,
             always=False,
         )
+        self._width = teacher.pooled_size
         self._ready = True
+
+    def add_teacher_width(self, student: ModelDims, width: int) -> None:
+        """A projection student -> ``width`` for another teacher's embeddings (after setup)."""
+        if width == self._width:
+            return
+        if not hasattr(self, "extra_proj"):
+            self.extra_proj = nn.ModuleDict()
+        proj = make_projection(
+            self.name, student.pooled_size, width, enabled=self.projection, always=False
+        )
+        self.extra_proj[str(width)] = proj if proj is not None else nn.Identity()
+
+    def _weight(self, width: int) -> torch.Tensor | None:
+        proj = self.proj if width == self._width else self.extra_proj[str(width)]
+        return getattr(proj, "weight", None)
 
     def forward(self, inputs: KDInputs) -> torch.Tensor:
         if not self._ready:
             raise RuntimeError(f"{self.name}: call setup(student_dims, teacher_dims) first")
         s = require(inputs.student_pooled, self.name, "student_pooled")
+        distance = type(self).distance
+        if inputs.teacher_targets is not None:
+            return sum(
+                target.weight
+                * distance(
+                    s if target.rows is None else s[target.rows],
+                    target.pooled.detach(),
+                    self._weight(target.width),
+                )
+                for target in inputs.teacher_targets
+            )
         t = require(inputs.teacher_pooled, self.name, "teacher_pooled").detach()
-        return type(self).distance(s, t, None if self.proj is None else self.proj.weight)
+        return distance(s, t, None if self.proj is None else self.proj.weight)

@@ -17,6 +17,18 @@ from xkd.models.dims import ModelDims
 
 
 @dataclass
+class PooledTarget:
+    """The sentence-embedding target of some rows of a batch, from one or more teachers of one
+    width (several teachers, :mod:`xkd.train.teachers`): ``pooled`` ``[n, width]`` for the batch
+    rows ``rows`` (``None``: every row, in order), its share ``weight`` of the loss."""
+
+    width: int
+    pooled: torch.Tensor
+    weight: float
+    rows: torch.Tensor | None = None
+
+
+@dataclass
 class KDInputs:
     """Everything a loss may read for one batch.
 
@@ -41,6 +53,8 @@ class KDInputs:
     teacher_attentions: dict[int, torch.Tensor] = field(default_factory=dict)
     labels: torch.Tensor | None = None  # [B] long, -100 = no hard label for this row
     same_text: torch.Tensor | None = None  # [B] bool
+    #: several teachers of other widths: the embedding targets, instead of ``teacher_pooled``
+    teacher_targets: list[PooledTarget] | None = None
 
 
 class DistillLoss(nn.Module):

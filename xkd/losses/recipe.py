@@ -37,7 +37,7 @@ Example, the hard CE counted once for two prediction terms::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,8 @@ import torch
 from xkd.errors import ConfigError
 from xkd.models.dims import ModelDims
 
+from ._common import PooledEmbeddingLoss
+from ._prediction import PredictionLoss
 from .base import DistillLoss
 from .registry import build_loss, loss_params
 
@@ -160,21 +162,70 @@ def build_term_loss(name: str, params: Mapping[str, Any], *, temperature: float)
 
 
 def build_recipe(
-    distill: DistillConfig, *, student_dims: ModelDims, teacher_dims: ModelDims
+    distill: DistillConfig,
+    *,
+    student_dims: ModelDims,
+    teacher_dims: ModelDims,
+    extra_teacher_dims: Sequence[ModelDims] = (),
 ) -> Recipe:
     """The recipe of the ``distill`` config section, every loss set up for these model sizes.
 
     Validates ``distill`` first (ConfigError naming the setting). Term names are the loss names;
     a loss used again gets its position as a suffix (``hidden_mse``, ``hidden_mse_1``).
+    ``extra_teacher_dims``: the sizes of the run's other teachers (``teachers``), checked by
+    :func:`check_teachers`; an embedding loss gets a projection for each other width.
     """
     distill.validate()
     terms: list[Term] = []
     for i, spec in enumerate(distill.losses):
         loss = build_term_loss(spec.name, spec.params, temperature=distill.temperature)
         loss.setup(student_dims, teacher_dims)
+        if extra_teacher_dims:
+            check_teachers(spec.name, loss, distill, student_dims, extra_teacher_dims)
         taken = {term.name for term in terms}
         name = spec.name if spec.name not in taken else f"{spec.name}_{i}"
         terms.append(Term(name=name, weight=float(spec.weight), loss=loss))
     return Recipe(
         terms=tuple(terms), alpha=float(distill.alpha), temperature=float(distill.temperature)
+    )
+
+
+def check_teachers(
+    name: str,
+    loss: DistillLoss,
+    distill: DistillConfig,
+    student: ModelDims,
+    teachers: Sequence[ModelDims],
+) -> None:
+    """Set up the term ``name`` for several teachers, or refuse it (ConfigError).
+
+    Only logit losses (the teachers' soft labels, mixed or chosen per language) and sentence
+    embedding losses (one projection per teacher width) have a meaning for several teachers:
+    hidden-state and attention losses read one teacher's token features and are refused. With
+    ``teacher_mix: average`` the soft labels are a mixture at ``distill.temperature``
+    (:func:`xkd.train.teachers.mix_logits`), so a term with a temperature of its own is refused.
+    """
+    if "teacher" not in loss.needs:
+        return
+    if isinstance(loss, PredictionLoss):
+        for dims in teachers:
+            loss.setup(student, dims)
+        own = loss.temperature
+        if distill.teacher_mix == "average" and own != distill.temperature:
+            raise ConfigError(
+                f"distill.losses[{name}]: temperature {own:g} is not distill.temperature "
+                f"({distill.temperature:g}), but distill.teacher_mix: average mixes the teachers' "
+                "probabilities at distill.temperature: drop the term's temperature (or set "
+                "distill.temperature), or use distill.teacher_mix: per_language"
+            )
+        return
+    if isinstance(loss, PooledEmbeddingLoss):
+        for dims in teachers:
+            loss.add_teacher_width(student, dims.pooled_size)
+        return
+    raise ConfigError(
+        f"distill.losses[{name}] reads one teacher's token features (hidden states or attention "
+        "maps), which several teachers (`teachers`) do not share: drop the term, or the extra "
+        "teachers; logit losses (kl, soft_ce, focal_kd, mse_logits) and embedding losses "
+        "(parallel_mse, cosine) work with several teachers"
     )

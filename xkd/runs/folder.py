@@ -137,6 +137,9 @@ class RunFolder:
         """``cache/teacher.safetensors``: the teacher's outputs, computed once per text."""
         return self.cache_dir / "teacher.safetensors"
 
+    def extra_teacher_cache_path(self, i: int) -> Path:  # teachers[i - 1]'s outputs
+        return self.cache_dir / f"teacher-{i}.safetensors"
+
     @property
     def teacher_tokens_dir(self) -> Path:
         """``cache/teacher-tokens/``: the teacher's token features in shards, read by row."""

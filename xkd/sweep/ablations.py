@@ -91,6 +91,19 @@ def data_budget(config: dict, sizes: Sequence[int | None] = (4, 8, 16, 32, None)
     )
 
 
+def balance(config: dict, exponents: Sequence[float] = (1.0, 0.3, 0.0)) -> SweepSpec:
+    return SweepSpec(
+        name="language-balance",
+        kind="balance",
+        base=config,
+        grid={"train.sampling_exponent": list(exponents)},
+        question=(
+            "Does balancing the languages help the small ones? Each language drawn in proportion "
+            "to its size^s: s=1 the data's own shares, s=0.3 smoothed, s=0 every language alike."
+        ),
+    )
+
+
 def seeds(config: dict, n: int = 3) -> SweepSpec:
     first = int(from_dict(config).train.seed)
     return SweepSpec(
@@ -131,6 +144,7 @@ ABLATIONS = {
     "temperature-alpha": (temperature_alpha, "temperature x alpha grid"),
     "budget": (data_budget, "parallel pairs per language (learning curve)"),
     "seeds": (seeds, "the same config at several seeds"),
+    "balance": (balance, "language balancing: sampling ~ size^s"),
     "ablation": (demo_ablation, "all of KD/no-KD/no-parallel, each loss out, 3 seeds"),
 }
 

@@ -60,9 +60,9 @@ def _name(text: str) -> str:
 
 
 def _short(key: str) -> str:
-    return {"distill.temperature": "T", "distill.alpha": "alpha", "train.seed": "seed"}.get(
-        key, key.rsplit(".", 1)[-1]
-    )
+    short = {"distill.temperature": "T", "distill.alpha": "alpha", "train.seed": "seed"}
+    short |= {"train.sampling_exponent": "s", "data.max_pairs_per_language": "pairs"}
+    return short.get(key, key.rsplit(".", 1)[-1])
 
 
 def _apply(config: dict, overrides: dict[str, Any], where: str) -> dict:

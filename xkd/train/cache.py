@@ -141,6 +141,11 @@ class TeacherCache:
     def ids(self, texts: Sequence[str]) -> list[int]:
         return [self.index[t] for t in texts]
 
+    def rows(self, examples) -> list[int]:
+        """The cache row of each example's teacher text (what the objective's batches carry;
+        several teachers: :meth:`xkd.train.teachers.TeacherMix.rows`)."""
+        return self.ids(examples.teacher_texts)
+
     @property
     def pooled(self) -> torch.Tensor:
         if self._pooled_matrix is None or len(self._pooled_matrix) != len(self._pooled):

@@ -4,7 +4,7 @@
 recipe) over pre-tokenised examples. Teacher outputs come from a
 :class:`~xkd.train.cache.TeacherCache`; the teacher itself never runs here. Progress goes to
 callbacks; checkpoints make a run resumable exactly (weights, optimizer, scheduler, RNG, data
-position).
+position). The KD student's epochs may be language-balanced (:mod:`xkd.train.balance`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from xkd.config import TrainConfig
+from xkd.train.balance import epoch_order, epoch_size, language_counts
 from xkd.train.callbacks import Callback, CallbackList
 from xkd.train.checkpoints import (
     TrainState,
@@ -43,6 +44,7 @@ class TokenizedExamples:
     teacher_ids: list[int]  # rows of the teacher cache (-1 when no teacher is used)
     same_text: list[bool]
     pad_id: int
+    languages: list[str] | None = None  # the student text's language (language balancing)
 
 
 def tokenize_examples(
@@ -56,18 +58,27 @@ def tokenize_examples(
         teacher_ids=list(teacher_ids) if teacher_ids is not None else [-1] * len(examples),
         same_text=examples.same_text,
         pad_id=pad,
+        languages=list(examples.languages),
     )
 
 
-def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def epoch_batches(
+    lengths: list[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    order: list[int] | None = None,
+) -> list[list[int]]:
     """Shuffled batches grouped by length (less padding), deterministic in (seed, epoch).
 
-    Indices are shuffled, cut into chunks of 50 batches, sorted by length inside each chunk, cut
-    into batches, and the batch order is shuffled again.
+    Indices are shuffled (or taken from ``order``, an already shuffled epoch such as
+    :func:`xkd.train.balance.epoch_order`'s), cut into chunks of 50 batches, sorted by length
+    inside each chunk, cut into batches, and the batch order is shuffled again.
     """
     rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
+    if order is None:
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
     chunk = batch_size * 50
     batches: list[list[int]] = []
     for start in range(0, len(order), chunk):
@@ -190,6 +201,32 @@ def local_part(batch: list[int], procs: Processes) -> tuple[list[int], float]:
     return mine, len(mine) * procs.world_size / len(batch)
 
 
+#: the phases whose examples are language-balanced (``train.sampling_exponent``,
+#: ``train.oversample_min``): the KD student's; the teacher and the baseline train on the source
+#: language's rows only
+BALANCED_PHASES = ("student",)
+
+
+def balance_order(data: TokenizedExamples, cfg: TrainConfig, phase: str, epoch: int):
+    """The epoch's balanced example order, or ``None`` (the plain permutation)."""
+    if phase not in BALANCED_PHASES or data.languages is None:
+        return None
+    return epoch_order(
+        data.languages,
+        exponent=cfg.sampling_exponent,
+        oversample_min=cfg.oversample_min,
+        seed=cfg.seed,
+        epoch=epoch,
+    )
+
+
+def epoch_examples(data: TokenizedExamples, cfg: TrainConfig, phase: str) -> int:
+    """Examples per epoch: their number, plus the copies oversampling adds."""
+    if phase not in BALANCED_PHASES or data.languages is None:
+        return len(data.input_ids)
+    return epoch_size(language_counts(data.languages), cfg.oversample_min)
+
+
 def total_steps_for(n: int, cfg: TrainConfig) -> int:
     per_epoch = steps_per_epoch(n, cfg.batch_size)
     total = math.ceil(per_epoch * cfg.epochs)
@@ -226,7 +263,7 @@ def train_model(
     torch.manual_seed(cfg.seed)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg, accelerator.device)
-    total = total_steps_for(len(data.input_ids), cfg)
+    total = total_steps_for(epoch_examples(data, cfg, phase), cfg)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
     ckpt = checkpoint_dir / phase if checkpoint_dir is not None and procs.is_main else None
@@ -248,7 +285,8 @@ def train_model(
     running: dict[str, float] = {}
     n_running = 0
     while state.step < total:
-        batches = epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
+        order = balance_order(data, cfg, phase, state.epoch)
+        batches = epoch_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, order)
         for b_idx in range(state.batch_in_epoch, len(batches)):
             if state.step >= total:
                 break

@@ -8,7 +8,8 @@
 carry a label, computed once here and logged as the term ``ce``; with ``alpha == 0`` it is not
 computed and ``total`` is exactly ``sum_i w_i * L_i`` (the same operations, in the same order,
 as before ``alpha`` moved out of the losses). Teacher outputs come from the
-:class:`~xkd.train.cache.TeacherCache`; the teacher never runs here.
+:class:`~xkd.train.cache.TeacherCache` (several teachers:
+:class:`~xkd.train.teachers.TeacherMix`); the teachers never run here.
 
 The KD student: ``KDObjective(student, build_recipe(cfg.distill, ...), cache)``. The teacher
 fine-tune and the no-KD baseline: ``KDObjective(model, Recipe.hard_labels())`` (total = CE).
@@ -26,6 +27,7 @@ from xkd.losses.ce import hard_cross_entropy
 
 if TYPE_CHECKING:
     from xkd.train.cache import TeacherCache
+    from xkd.train.teachers import TeacherMix
 
 
 class KDObjective(nn.Module):
@@ -37,7 +39,7 @@ class KDObjective(nn.Module):
     """
 
     def __init__(
-        self, student: nn.Module, recipe: Recipe, cache: TeacherCache | None = None
+        self, student: nn.Module, recipe: Recipe, cache: TeacherCache | TeacherMix | None = None
     ) -> None:
         super().__init__()
         teacher_terms = [t.name for t in recipe.terms if "teacher" in t.loss.needs]
@@ -86,6 +88,7 @@ class KDObjective(nn.Module):
             inputs.teacher_hidden = t["hidden"]
             inputs.teacher_attentions = t["attentions"]
             inputs.teacher_mask = t.get("mask")
+            inputs.teacher_targets = t.get("targets")  # several teachers of other widths
         terms = {name: loss(inputs) for name, loss in self.losses.items()}
         if self.alpha == 0.0:  # no hard-label CE at all: the total is the weighted sum alone
             return sum(self.weights[name] * value for name, value in terms.items()), terms
