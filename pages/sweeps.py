@@ -11,6 +11,7 @@ from xkd.app import form as F
 from xkd.app import labels as L
 from xkd.app import sweeps as S
 from xkd.errors import XKDError
+from xkd.report import sweep_report_html
 from xkd.sweep import find_sweep
 from xkd.sweep.launch import launch_sweep, resume_in_background, stop_sweep
 
@@ -207,6 +208,20 @@ def seeds(v) -> None:
     st.dataframe(table[table["seeds"] >= 2], hide_index=True, width="stretch", key="sweep_seeds")
 
 
+def report(folder) -> None:
+    st.download_button(
+        "Download the sweep report (HTML)",
+        lambda: sweep_report_html(folder),  # built on click only (the file inlines plotly.js)
+        file_name=f"{folder.sweep_id}-report.html",
+        mime="text/html",
+        key="sweep_report",
+        on_click="ignore",
+        icon=":material/description:",
+        help="one self-contained file: the members, per-language gains with intervals, seeds, "
+        "the effect of each key, the best member and how to reproduce (= `xkd report SWEEP`)",
+    )
+
+
 def best(folder, v) -> None:
     row = v["best"]
     if row is None:
@@ -240,3 +255,4 @@ effects(view)
 curves(view)
 seeds(view)
 best(folder, view)
+report(folder)

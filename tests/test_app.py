@@ -545,6 +545,9 @@ def test_the_sweep_view_shows_members_gains_and_the_best(runs_dir, real_sweep):
     assert all(v.startswith("[") for v in members[labels.KD_GAIN_INTERVAL])
     assert len(at.get("plotly_chart")) >= 2  # parallel coordinates and the gains
     assert "Best member" in texts(at.success)
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Download the sweep report (HTML)"
+    ]
     best = next(
         m.run_id
         for m in find_sweep(runs_dir, next(iter(list_sweeps(runs_dir))).sweep_id)

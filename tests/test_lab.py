@@ -645,3 +645,24 @@ def test_every_accuracy_and_gain_on_the_accuracy_page_has_its_interval(sample_ru
         heat, "KD gain (points)", heatmap.heatmap_ends(results, "KD gain (points)")
     )
     assert all(gain.match(v) for v in text.iloc[0, 1:]), text
+
+
+def test_the_estimate_counts_the_pairs_the_run_trains_on():
+    """data.max_pairs_per_language caps the task data's own pairs: the estimate and the run's
+    KD examples agree per language."""
+    from xkd.config import from_dict
+    from xkd.data import load_data
+    from xkd.presets import preset
+    from xkd.train.examples import kd_examples, resolve_targets
+
+    ds = load_data("demo")
+    for budget in (None, 8):
+        data = preset("demo")
+        data["data"]["max_pairs_per_language"] = budget
+        cfg = from_dict(data)
+        counts = E.count_data(cfg, ds).kd_per_language
+        targets = resolve_targets(cfg.data, ds.languages())
+        kd = kd_examples(ds.frame, cfg.data, ds.labels, targets)
+        assert counts == {lang: kd.languages.count(lang) for lang in set(kd.languages)}
+        if budget:
+            assert all(n == budget for lang, n in counts.items() if lang != "en")

@@ -221,7 +221,9 @@ def count_data(cfg: RunConfig, dataset=None) -> DataCounts:
         src_pairs = set(train[(train["language"] == src)]["pair_id"].dropna())
         for t in targets:
             part = train[(train["language"] == t) & train["pair_id"].isin(src_pairs)]
-            per_kd[t] = min(len(part), cap) if cap else len(part)
+            n = min(len(part), cap) if cap else len(part)
+            budget = cfg.data.max_pairs_per_language  # the pair budget, as the run applies it
+            per_kd[t] = min(n, budget) if budget else n
     if cfg.data.unlabeled_targets:
         for t in targets:
             per_kd[t] = per_kd.get(t, 0) + capped(t)
