@@ -304,6 +304,12 @@ def test_eval_json_attributes_each_target_languages_gap(tiny_teacher_dir, tiny_c
         if a["teacher_gap"] is not None:
             assert a["teacher_gap"] == pytest.approx(a["teacher_source"] - a["student"])
         assert isinstance(a["short"], bool) and (a["cause"] is None) == (not a["short"])
+    from xkd.app.attribution import GAIN_INTERVAL, attribution_table
+
+    table = attribution_table(saved).set_index("language")  # every gain with its interval
+    for lang in attr:
+        g = saved["languages"][lang]["kd_gain"]
+        assert table.loc[lang, GAIN_INTERVAL] == f"[{g['low']:.3f}, {g['high']:.3f}]"
 
 
 def test_vocabulary_fixes_are_valid_configs_of_the_run():

@@ -26,16 +26,22 @@ FACTORS = {
     "n_test": "test items",
 }
 GAPS = {"teacher_gap": "teacher (source items) - student", "kd_gain": "KD - no-KD"}
+#: the KD gain's 95 % paired bootstrap interval (eval.json languages.<lang>.kd_gain)
+GAIN_INTERVAL = "KD - no-KD, 95 % interval"
 
 
 def attribution_table(result: dict | None) -> pd.DataFrame:
     """One row per target language: the gaps, the factors and the script."""
+    from xkd.app import fmt
+
     attr = (result or {}).get("attribution") or {}
-    cols = ["language", *GAPS.values(), *FACTORS.values(), "script", "falls short"]
+    cols = ["language", *GAPS.values(), GAIN_INTERVAL, *FACTORS.values(), "script", "falls short"]
     rows = []
     for lang, a in attr.items():
         row = {"language": lang, "script": a.get("script"), "falls short": bool(a.get("short"))}
         row |= {label: a.get(key) for key, label in GAPS.items()}
+        gain = fmt.get(result, "languages", lang, "kd_gain") or {}
+        row[GAIN_INTERVAL] = fmt.interval(gain.get("low"), gain.get("high"))
         row |= {label: a.get(key) for key, label in FACTORS.items()}
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
