@@ -471,7 +471,9 @@ def test_two_processes_cache_and_mix_every_teacher_like_one(tmp_path, tiny_csv, 
     _run(_argv(cmds["torchrun"], tmp_path / "two"))
     one, two = _only_run(tmp_path / "one"), _only_run(tmp_path / "two")
     n_eval = int(frame.query("split == 'test' and language == 'en'").shape[0])
-    _same_metrics(one, two, n_eval)
+    # fp32 sums in another order (each half batch apart, then the mixture's logsumexp) drift
+    # more than with one teacher: CI saw 1.4e-4 at step 6 of a loss of 2.08
+    _same_metrics(one, two, n_eval, tol=5e-4)
     infos = [json.loads((run / "eval.json").read_text())["teacher_info"] for run in (one, two)]
     assert infos[0]["teachers"][0]["test_accuracy"] == infos[1]["teachers"][0]["test_accuracy"]
     assert (two / "cache" / "teacher-1.safetensors").is_file()

@@ -118,11 +118,11 @@ def _accuracy(run: Path) -> dict:
     }
 
 
-def _same_metrics(a: Path, b: Path, n_eval: int) -> None:
+def _same_metrics(a: Path, b: Path, n_eval: int, *, tol: float = 1e-4) -> None:
     la, lb = _train_losses(a), _train_losses(b)
     assert [x[:2] for x in la] == [x[:2] for x in lb]  # the same steps: each batch was split
     for x, y in zip(la, lb, strict=True):
-        assert x[2] == pytest.approx(y[2], abs=1e-4), (x, y)
+        assert x[2] == pytest.approx(y[2], abs=tol), (x, y)
     acc_a, acc_b = _accuracy(a), _accuracy(b)
     assert acc_a.keys() == acc_b.keys()
     for key, value in acc_a.items():
