@@ -170,6 +170,13 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def losses_from(value: Any, key: str, cls: type) -> list:
     """A list of losses (``cls`` objects: ``LossConfig``); also one mapping, or
     ``"kl,parallel_mse:10"`` (the command line)."""
+    value = _items(value, key, cls, "losses like [{name: kl, weight: 1.0}] or kl,parallel_mse:10")
+    return [_loss_from(v, f"{key}[{i}]", cls) for i, v in enumerate(value)]
+
+
+def _items(value: Any, key: str, cls: type, example: str) -> list:
+    """A list field given as a list, one mapping (or ``cls`` object), or comma-separated text
+    (the command line); None is empty. Anything else is a ConfigError showing ``example``."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -177,11 +184,8 @@ def losses_from(value: Any, key: str, cls: type) -> list:
     elif isinstance(value, dict | cls):
         value = [value]
     if not isinstance(value, list | tuple):
-        raise ConfigError(
-            f"'{key}' must be a list of losses like [{{name: kl, weight: 1.0}}] or "
-            f"kl,parallel_mse:10, got {type(value).__name__}"
-        )
-    return [_loss_from(v, f"{key}[{i}]", cls) for i, v in enumerate(value)]
+        raise ConfigError(f"'{key}' must be a list of {example}, got {type(value).__name__}")
+    return list(value)
 
 
 def _loss_from(value: Any, key: str, cls: type):
@@ -270,17 +274,7 @@ def check_train(cfg) -> None:
 def teachers_from(value: Any, key: str, cls: type) -> list:
     """``teachers`` from plain data: a list of mappings (``cls``: ``TeacherConfig``) or of model
     specs, one mapping, or ``"minilm,runs/r1/teacher"`` (the command line)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    elif isinstance(value, dict | cls):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        raise ConfigError(
-            f"'{key}' must be a list of teachers like [{{model: minilm, weight: 1.0}}], got "
-            f"{type(value).__name__}"
-        )
+    value = _items(value, key, cls, "teachers like [{model: minilm, weight: 1.0}]")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, str):
