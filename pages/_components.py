@@ -207,3 +207,18 @@ def run_view(run: Run, *, key: str, result_pages: dict[str, str], log_y: bool = 
     health_chart(health_curves(run.path), key=f"{key}_health")
     with st.expander("Logs", expanded=run.state in ("failed", "interrupted")):
         st.code(rundata.log_tail(run.path) or "(no log yet)", language="text")
+
+
+def report_download(label: str, build, *, file_name: str, key: str, help: str) -> None:
+    """A download of an HTML report; ``build()`` runs on click only (the file inlines
+    plotly.js, a few MB) and the click does not rerun the page."""
+    st.download_button(
+        label,
+        build,
+        file_name=file_name,
+        mime="text/html",
+        key=key,
+        on_click="ignore",
+        icon=":material/description:",
+        help=help,
+    )

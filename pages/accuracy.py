@@ -116,14 +116,11 @@ def this_run(run: Run) -> None:
     K.headline_row(run, speed=True)
     accuracy_bars(run, table)
     per_language_table(run, table)
-    st.download_button(
+    K.report_download(
         "Download report (HTML)",
-        lambda: run_report_html(run),  # built on click only (the file inlines plotly.js)
+        lambda: run_report_html(run),
         file_name=f"{run.run_id}-report.html",
-        mime="text/html",
         key="acc_report",
-        on_click="ignore",
-        icon=":material/description:",
         help="one self-contained file to share: headline, per-language accuracy with 95 % "
         "intervals, alignment map, loss curves, config, environment and the command that "
         "reproduces the run (the same file as `xkd report RUN`)",

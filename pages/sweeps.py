@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _common as C
+from pages import _components as K
 from xkd.app import form as F
 from xkd.app import labels as L
 from xkd.app import sweeps as S
@@ -209,14 +210,11 @@ def seeds(v) -> None:
 
 
 def report(folder) -> None:
-    st.download_button(
+    K.report_download(
         "Download the sweep report (HTML)",
-        lambda: sweep_report_html(folder),  # built on click only (the file inlines plotly.js)
+        lambda: sweep_report_html(folder),
         file_name=f"{folder.sweep_id}-report.html",
-        mime="text/html",
         key="sweep_report",
-        on_click="ignore",
-        icon=":material/description:",
         help="one self-contained file: the members, per-language gains with intervals, seeds, "
         "the effect of each key, the best member and how to reproduce (= `xkd report SWEEP`)",
     )
