@@ -118,7 +118,10 @@ def _accuracy(run: Path) -> dict:
     }
 
 
-def _same_metrics(a: Path, b: Path, n_eval: int, *, tol: float = 1e-4) -> None:
+def _same_metrics(a: Path, b: Path, n_eval: int, *, tol: float = 5e-4) -> None:
+    """Two runs took the same steps with the same losses, up to fp32 reordering: a split batch
+    sums its gradients in another order, and Adam's normalised steps carry that on (CI saw
+    drifts of 1.0e-4 to 1.6e-4 by step 6 on losses of 1 to 2)."""
     la, lb = _train_losses(a), _train_losses(b)
     assert [x[:2] for x in la] == [x[:2] for x in lb]  # the same steps: each batch was split
     for x, y in zip(la, lb, strict=True):
