@@ -110,12 +110,10 @@ def heatmap_ends(
     if col == "transfer ratio":
         return None
     base = "KD gain" if col == "KD gain (points)" else col
-    frames = []
-    for end in ("low", "high"):
-        rows = {}
-        for run_id, result in results.items():
-            table = accuracy_table(result, (predictions or {}).get(run_id))
-            if not table.empty:
-                rows[run_id] = dict(zip(table["language"], table[f"{base} {end}"], strict=True))
-        frames.append(pd.DataFrame.from_dict(rows, orient="index"))
-    return frames[0], frames[1]
+    low, high = {}, {}
+    for run_id, result in results.items():  # one table per run, both ends from it
+        table = accuracy_table(result, (predictions or {}).get(run_id))
+        if not table.empty:
+            low[run_id] = dict(zip(table["language"], table[f"{base} low"], strict=True))
+            high[run_id] = dict(zip(table["language"], table[f"{base} high"], strict=True))
+    return pd.DataFrame.from_dict(low, orient="index"), pd.DataFrame.from_dict(high, orient="index")
